@@ -1,0 +1,37 @@
+# One-command entry points. `make test` and `make demo` set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNS := runs
+SAMPLES := "I love AI." "Where is the train station?" "She is reading a book in the garden." "We will go to the beach tomorrow if it does not rain."
+
+.PHONY: setup test test-fast demo demo-rnn clean
+
+$(VENV)/installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/installed
+
+# The whole suite (unit + end-to-end on a slice of the real corpus).
+test: setup
+	$(PY) -m pytest -q
+
+# Unit tests only (no new processes, no real corpus).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# The demo: train the small Transformer (about 10 minutes on 2 CPU cores), then translate.
+demo: setup
+	$(PY) -m nmt train --model transformer --preset small --out $(RUNS)/small-transformer --quiet
+	$(PY) -m nmt translate --run $(RUNS)/small-transformer $(SAMPLES)
+
+demo-rnn: setup
+	$(PY) -m nmt train --model rnn --preset small --out $(RUNS)/small-rnn --quiet
+	$(PY) -m nmt translate --run $(RUNS)/small-rnn $(SAMPLES)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

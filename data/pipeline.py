@@ -1,0 +1,98 @@
+"""tf.data pipelines: `({"english", "spanish"}, next_tokens, sample_weights)` batches.
+
+`sample_weights` is 1.0 on real target tokens and 0.0 on padding, so the loss and the accuracy
+count real tokens only (the book's 2nd-edition code counts padding too).
+
+Two batching modes:
+- "fixed": the book's batches, every sequence padded to the full length (20).
+- "bucket": sentences of similar length are batched together and each batch is padded only to
+  its own longest sentence (most of the corpus is 5-10 words long, so most padding disappears).
+
+Example:
+>>> src = np.array([[5, 6, 0], [7, 0, 0]]); tgt = np.array([[2, 8, 3, 0], [2, 9, 3, 0]])
+>>> ds = make_dataset(src, tgt, batch_size=2, batching="fixed", shuffle=False)
+>>> inputs, targets, weights = next(iter(ds))
+>>> inputs["spanish"].shape, targets.shape
+(TensorShape([2, 3]), TensorShape([2, 3]))
+"""
+
+import numpy as np
+import tensorflow as tf
+
+BATCHING_CHOICES = ("fixed", "bucket")
+DEFAULT_BUCKET_BOUNDARIES = (6, 8, 10, 12, 15)
+
+
+def _split_target(source, target):
+    """Target `[start] w1 .. wn [end]` -> decoder input (without last) and next tokens (without first)."""
+    decoder_inputs = target[:, :-1]
+    next_tokens = target[:, 1:]
+    weights = tf.cast(tf.not_equal(next_tokens, 0), tf.float32)
+    return {"english": source, "spanish": decoder_inputs}, next_tokens, weights
+
+
+def _trim_to_longest(source, target):
+    """Drop the columns that are padding in every row of the batch."""
+    src_len = tf.reduce_max(tf.reduce_sum(tf.cast(source != 0, tf.int32), axis=1))
+    tgt_len = tf.reduce_max(tf.reduce_sum(tf.cast(target != 0, tf.int32), axis=1))
+    return source[:, : tf.maximum(src_len, 1)], target[:, : tf.maximum(tgt_len, 2)]
+
+
+def make_dataset(
+    source_ids,
+    target_ids,
+    batch_size,
+    batching="bucket",
+    shuffle=True,
+    seed=None,
+    bucket_boundaries=DEFAULT_BUCKET_BOUNDARIES,
+    drop_remainder=False,
+):
+    """Build the training / evaluation dataset from vectorized ids.
+
+    Args:
+        source_ids: int array (n, src_len), 0-padded English ids.
+        target_ids: int array (n, tgt_len + 1), 0-padded `[start] ... [end]` Spanish ids.
+        batch_size: int. Sentences per batch (the global batch under a distribution strategy).
+        batching: "fixed" (pad to full length, like the book) or "bucket" (pad per batch).
+        shuffle: bool. Reshuffle every epoch (the cache comes before the shuffle, so it does).
+        seed: int or None. Shuffle seed.
+        bucket_boundaries: token lengths separating the buckets in "bucket" mode.
+        drop_remainder: bool. Drop the last incomplete batch (keeps shapes static).
+    """
+    if batching not in BATCHING_CHOICES:
+        raise ValueError(f"batching={batching!r} is not one of {BATCHING_CHOICES}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    source_ids = np.asarray(source_ids, dtype="int64")
+    target_ids = np.asarray(target_ids, dtype="int64")
+    if len(source_ids) != len(target_ids):
+        raise ValueError(
+            f"source_ids has {len(source_ids)} rows but target_ids has {len(target_ids)}"
+        )
+    ds = tf.data.Dataset.from_tensor_slices((source_ids, target_ids)).cache()
+    if shuffle:
+        ds = ds.shuffle(len(source_ids), seed=seed, reshuffle_each_iteration=True)
+    if batching == "fixed":
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    else:
+        def length(source, target):
+            return tf.maximum(
+                tf.reduce_sum(tf.cast(source != 0, tf.int32)),
+                tf.reduce_sum(tf.cast(target != 0, tf.int32)) - 1,
+            )
+
+        ds = ds.bucket_by_sequence_length(
+            length,
+            bucket_boundaries=list(bucket_boundaries),
+            bucket_batch_sizes=[batch_size] * (len(bucket_boundaries) + 1),
+            drop_remainder=drop_remainder,
+        )
+        ds = ds.map(_trim_to_longest, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(_split_target, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def count_target_tokens(target_ids):
+    """Real next-token targets in a target array (what `sample_weights` sums to)."""
+    return int(np.sum(np.asarray(target_ids)[:, 1:] != 0))

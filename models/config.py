@@ -1,0 +1,111 @@
+"""Run configuration: one dataclass, presets as instances of it.
+
+The resolved config is printed at the start of `nmt train` and saved as `config.json` in the
+run folder, so `translate` / `evaluate` rebuild everything from the folder alone.
+
+Example:
+>>> config = resolve_config("transformer", "tiny", epochs=2)
+>>> config.embed_dim, config.epochs
+(32, 2)
+"""
+
+import dataclasses
+import json
+
+class RunError(ValueError):
+    """A run folder that is missing, incomplete or inconsistent."""
+
+
+MODEL_CHOICES = ("transformer", "rnn", "gru")
+PRESET_CHOICES = ("tiny", "small", "book")
+
+
+@dataclasses.dataclass
+class Config:
+    # What to build.
+    model: str = "transformer"  # transformer | rnn (GRU + Luong attention) | gru (book, no attention)
+    preset: str = "small"  # the preset these values started from
+    embed_dim: int = 128  # token vector width (both languages)
+    dense_dim: int = 512  # Transformer feed-forward inner width
+    num_heads: int = 4  # Transformer attention heads (embed_dim must be divisible by it)
+    num_layers: int = 1  # Transformer encoder blocks = decoder blocks
+    rnn_units: int = 256  # GRU width (encoder per direction, decoder) for rnn / gru
+    dropout: float = 0.5  # dropout before the output layer (the book's 0.5)
+    block_dropout: float = 0.0  # dropout inside Transformer blocks (0 in the book)
+    positional: bool = True  # learned position embeddings (Transformer)
+
+    # Data and vectorization.
+    corpus: str = ""  # corpus file; "" = $SPA_ENG_PATH, the Keras cache, or download
+    split: str = "source"  # source (no English sentence in two splits) | book (random pairs)
+    val_fraction: float = 0.15  # fraction of sources (or pairs with split=book) for validation
+    test_fraction: float = 0.15  # ... and for test
+    max_pairs: int = 0  # use only the first N pairs of the corpus (0 = all); for quick runs
+    vocab_size: int = 15000  # words per language, including padding and [UNK]
+    sequence_length: int = 20  # source length and target length (tokens)
+
+    # Training.
+    batching: str = "bucket"  # bucket (pad per batch, by length) | fixed (pad to 20, the book)
+    batch_size: int = 64  # sentences per batch (global batch across replicas)
+    epochs: int = 3  # passes over the training split
+    steps_per_epoch: int = 0  # cap batches per epoch (0 = the whole split); for quick runs
+    optimizer: str = "adam"  # adam | rmsprop (the book)
+    learning_rate: float = 1e-3  # optimizer learning rate
+    strategy: str = "default"  # default | mirrored (all local GPUs / logical devices)
+    seed: int = 1337  # split, vocabulary order, shuffling and initial weights
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields: {unknown}")
+        return cls(**values)
+
+    def validate(self):
+        if self.model not in MODEL_CHOICES:
+            raise ValueError(f"model={self.model!r} is not one of {MODEL_CHOICES}")
+        if self.split not in ("source", "book"):
+            raise ValueError(f"split={self.split!r} is not 'source' or 'book'")
+        if self.batching not in ("bucket", "fixed"):
+            raise ValueError(f"batching={self.batching!r} is not 'bucket' or 'fixed'")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer={self.optimizer!r} is not 'adam' or 'rmsprop'")
+        if self.strategy not in ("default", "mirrored"):
+            raise ValueError(f"strategy={self.strategy!r} is not 'default' or 'mirrored'")
+        if self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
+        for name in ("embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "vocab_size",
+                     "sequence_length", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        return self
+
+
+# Presets: per preset, the shared values and the per-model overrides.
+PRESETS = {
+    # Seconds: for tests and smoke runs.
+    "tiny": dict(embed_dim=32, dense_dim=64, num_heads=2, rnn_units=32, vocab_size=2000,
+                 batch_size=32, epochs=1),
+    # The CPU default: a useful translator in <= 15 minutes of training on 2 cores.
+    "small": dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epochs=3),
+    # The book's exact sizes and training setup.
+    "book": dict(embed_dim=256, dense_dim=2048, num_heads=8, rnn_units=1024, optimizer="rmsprop",
+                 batching="fixed", epochs=30),
+}
+MODEL_PRESETS = {
+    ("gru", "book"): dict(epochs=15),  # the book trains its GRU for 15 epochs
+}
+
+
+def resolve_config(model, preset, **overrides):
+    """The preset's values for `model`, then `overrides` (None values are ignored)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset={preset!r} is not one of {PRESET_CHOICES}")
+    values = dict(model=model, preset=preset, **PRESETS[preset])
+    values.update(MODEL_PRESETS.get((model, preset), {}))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Config.from_dict(values).validate()

@@ -1,0 +1,174 @@
+"""The one training path for every model: data, vocabularies, fit, resume, save.
+
+`train(config, out_dir)` writes a self-contained run folder:
+`config.json`, `english_vocab.txt`, `spanish_vocab.txt` (written first, so a resumed run
+uses the same vocabularies), `model.keras`, `history.csv`, `logs/` (TensorBoard),
+`backup/` while training (removed at the end) and `train_state.json`.
+
+Re-running the same `train` after an interruption (Ctrl-C, SIGKILL) continues from the last
+completed epoch (Keras `BackupAndRestore`).
+
+Example:
+>>> translator = train(resolve_config("transformer", "tiny"), "runs/tiny")   # doctest: +SKIP
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data.corpus import load_corpus, split_corpus
+from data.pipeline import count_target_tokens, make_dataset
+from data.vectorize import WordTokenizer, add_markers
+from models.translator import RunError, Translator, make_tokenizers
+
+STATE_FILE = "train_state.json"
+
+
+def get_strategy(name):
+    """The tf.distribute strategy for `name` ("default" or "mirrored")."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def prepare_splits(config, verbose=True):
+    """Load the corpus named by `config` and split it as `config` says."""
+    corpus = load_corpus(config.corpus or None, verbose=verbose)
+    pairs = corpus.pairs[: config.max_pairs] if config.max_pairs else corpus.pairs
+    splits = split_corpus(pairs, seed=config.seed, mode=config.split,
+                          val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+    if verbose:
+        sizes = splits.sizes()
+        print(f"split '{config.split}' (seed {config.seed}): "
+              + ", ".join(f"{name} {n:,}" for name, n in sizes.items()) + " pairs")
+    return splits
+
+
+def vectorize_pairs(translator, pairs):
+    """Pairs -> (English ids (n, len), Spanish `[start] .. [end]` ids (n, len + 1))."""
+    source = translator.source_tokenizer.encode([e for e, _ in pairs])
+    target = translator.target_tokenizer.encode(add_markers([s for _, s in pairs]))
+    return source, target
+
+
+def compile_model(model, config):
+    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+    model.compile(
+        optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),
+        # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def parameter_counts(model):
+    """{"total": n, layer name: n, ...} for the top-level layers that have weights."""
+    counts = {"total": model.count_params()}
+    for layer in model.layers:
+        n = layer.count_params() if layer.built else 0
+        if n:
+            counts[layer.name] = n
+    return counts
+
+
+def _read_state(out_dir):
+    path = os.path.join(out_dir, STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_state(out_dir, **values):
+    with open(os.path.join(out_dir, STATE_FILE), "w") as f:
+        json.dump(values, f, indent=2)
+
+
+def _check_resume(config, out_dir, overwrite):
+    """Decide between a new run and a resume; return True when resuming."""
+    if overwrite and os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    if not os.path.isfile(os.path.join(out_dir, "config.json")):
+        return False
+    state = _read_state(out_dir) or {}
+    if state.get("completed"):
+        raise RunError(f"{out_dir}: this run is already trained; pass --overwrite to train it again")
+    saved = Translator.load_config(out_dir)
+    if dataclasses.asdict(saved) != dataclasses.asdict(config):
+        changed = sorted(k for k, v in dataclasses.asdict(config).items()
+                         if dataclasses.asdict(saved)[k] != v)
+        raise RunError(f"{out_dir}: an unfinished run with other settings ({', '.join(changed)}) "
+                       "is there; use the same settings to resume, or --overwrite")
+    return True
+
+
+def train(config, out_dir, overwrite=False, verbose=1, splits=None):
+    """Train `config` into `out_dir` (resuming an interrupted run there); return the Translator."""
+    config.validate()
+    resuming = _check_resume(config, out_dir, overwrite)
+    os.makedirs(out_dir, exist_ok=True)
+    print(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
+    print(config.to_json())
+    keras.utils.set_random_seed(config.seed)
+
+    splits = splits or prepare_splits(config, verbose=bool(verbose))
+    if resuming:
+        source_tok = WordTokenizer.load(os.path.join(out_dir, "english_vocab.txt"),
+                                        config.sequence_length, "english")
+        target_tok = WordTokenizer.load(os.path.join(out_dir, "spanish_vocab.txt"),
+                                        config.sequence_length + 1, "spanish")
+    else:
+        source_tok, target_tok = make_tokenizers(config, splits.train)
+
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        translator = Translator.create(config, source_tok, target_tok)
+        compile_model(translator.model, config)
+    translator.save_vocabularies(out_dir)
+    _write_state(out_dir, completed=False)
+
+    counts = parameter_counts(translator.model)
+    print(f"vocabulary: English {source_tok.vocab_size:,}, Spanish {target_tok.vocab_size:,} words")
+    print(f"parameters: {counts['total']:,} ("
+          + ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total") + ")")
+
+    train_src, train_tgt = vectorize_pairs(translator, splits.train)
+    val_src, val_tgt = vectorize_pairs(translator, splits.val)
+    train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
+                            shuffle=True, seed=config.seed)
+    val_ds = make_dataset(val_src, val_tgt, config.batch_size, batching=config.batching,
+                          shuffle=False)
+    steps = config.steps_per_epoch or None
+    if steps:
+        train_ds = train_ds.repeat()
+    print(f"real target tokens: train {count_target_tokens(train_tgt):,}, "
+          f"val {count_target_tokens(val_tgt):,}")
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
+        keras.callbacks.CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming),
+        keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), profile_batch=0),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    started = time.time()
+    history = translator.model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                                   steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+                                   shuffle=False)  # the dataset reshuffles itself each epoch
+    seconds = time.time() - started
+    if any(not np.isfinite(v) for v in history.history.get("loss", [])):
+        raise RuntimeError("training stopped: the loss became NaN")
+    translator.save(out_dir)
+    final = {k: float(v[-1]) for k, v in history.history.items()}
+    _write_state(out_dir, completed=True, train_seconds=round(seconds, 1), final_metrics=final,
+                 parameters=counts)
+    print(f"trained in {seconds / 60:.1f} min; "
+          + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
+    print(f"saved to {out_dir}")
+    return translator

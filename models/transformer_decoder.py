@@ -1,0 +1,163 @@
+"""The Transformer decoder block, with a key/value cache for incremental decoding."""
+
+import keras
+from keras import ops
+
+from models.cached_attention import CachedMultiHeadAttention
+from models.transformer_encoder import check_block_arguments
+
+
+def causal_mask(query_length, key_length, query_start=0):
+    """(1, query_length, key_length) bool: query i (at position query_start + i) sees keys <= it."""
+    rows = ops.arange(query_length)[:, None] + ops.cast(query_start, "int32")
+    columns = ops.arange(key_length)[None, :]
+    return ops.expand_dims(columns <= rows, 0)
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class TransformerDecoder(keras.layers.Layer):
+    """Transformer decoder block: causal self-attention, cross-attention, feed-forward.
+
+    Each block has a residual connection and LayerNorm after it (post-LN, as in the book).
+    Self-attention is causal (position t sees positions <= t) and ignores target padding;
+    cross-attention's queries come from the decoder, its keys and values from the encoder
+    output, masked by the **source** padding mask.
+
+    Args:
+        embed_dim: int. Width of the token vectors.
+        dense_dim: int. Width of the feed-forward inner layer.
+        num_heads: int. Attention heads; `embed_dim` must be divisible by it.
+        dropout: float. Dropout on each block's output before the residual (0 in the book).
+
+    Call arguments:
+        inputs: (batch, tgt_len, embed_dim) target embeddings.
+        encoder_outputs: (batch, src_len, embed_dim); may be None when `cross_attention_cache`
+            is given.
+        decoder_padding_mask: optional (batch, tgt_len) bool, True on real target tokens.
+        encoder_padding_mask: optional (batch, src_len) bool, True on real source tokens.
+        self_attention_cache: optional (batch, 2, max_len, num_heads, key_dim). With it, `inputs`
+            are the tokens at positions `cache_index ...` and the cache is extended.
+        cross_attention_cache: optional (batch, 2, src_len, num_heads, key_dim), from
+            `compute_cross_attention_cache(encoder_outputs)`; computed once per sentence.
+        cache_index: int or scalar tensor, position of `inputs[:, 0]` when decoding with cache.
+        return_attention_scores: bool. Also return the cross-attention scores
+            (batch, num_heads, tgt_len, src_len).
+
+    Returns:
+        outputs (batch, tgt_len, embed_dim); with caches, `(outputs, self_attention_cache)`;
+        with `return_attention_scores`, the scores are appended.
+
+    Example:
+    >>> layer = TransformerDecoder(embed_dim=8, dense_dim=16, num_heads=2)
+    >>> x, enc = np.zeros((2, 4, 8), "float32"), np.zeros((2, 5, 8), "float32")
+    >>> tuple(layer(x, enc).shape)
+    (2, 4, 8)
+    """
+
+    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        check_block_arguments(embed_dim, dense_dim, num_heads, dropout)
+        self.embed_dim = int(embed_dim)
+        self.dense_dim = int(dense_dim)
+        self.num_heads = int(num_heads)
+        self.dropout = float(dropout)
+        key_dim = self.embed_dim // self.num_heads
+        self.self_attention = CachedMultiHeadAttention(
+            num_heads=self.num_heads, key_dim=key_dim, name="self_attention", dtype=self.dtype_policy)
+        self.cross_attention = CachedMultiHeadAttention(
+            num_heads=self.num_heads, key_dim=key_dim, name="cross_attention", dtype=self.dtype_policy)
+        self.dense_1 = keras.layers.Dense(self.dense_dim, activation="relu", name="dense_1",
+                                          dtype=self.dtype_policy)
+        self.dense_2 = keras.layers.Dense(self.embed_dim, name="dense_2", dtype=self.dtype_policy)
+        self.layernorm_1 = keras.layers.LayerNormalization(name="layernorm_1", dtype=self.dtype_policy)
+        self.layernorm_2 = keras.layers.LayerNormalization(name="layernorm_2", dtype=self.dtype_policy)
+        self.layernorm_3 = keras.layers.LayerNormalization(name="layernorm_3", dtype=self.dtype_policy)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        # Keras masks pass through unchanged; attention uses the explicit masks given to call().
+        self.supports_masking = True
+
+    def build(self, inputs_shape, encoder_outputs_shape=None):
+        input_shape = inputs_shape
+        encoder_outputs_shape = encoder_outputs_shape or input_shape
+        self.self_attention.build(input_shape, input_shape)
+        self.cross_attention.build(input_shape, encoder_outputs_shape)
+        self.dense_1.build(input_shape)
+        self.dense_2.build(tuple(input_shape[:-1]) + (self.dense_dim,))
+        for norm in (self.layernorm_1, self.layernorm_2, self.layernorm_3):
+            norm.build(input_shape)
+        self.built = True
+
+    def compute_cross_attention_cache(self, encoder_outputs):
+        """Project the encoder output to cross-attention keys/values once per sentence."""
+        return self.cross_attention.project_key_value(encoder_outputs)
+
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        self_attention_cache=None,
+        cross_attention_cache=None,
+        cache_index=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        tgt_len = ops.shape(inputs)[1]
+        # Self-attention block.
+        if self_attention_cache is None:
+            # (1, tgt_len, tgt_len) causal, and padded keys hidden: (batch, 1, tgt_len).
+            self_mask = causal_mask(tgt_len, tgt_len)
+            if decoder_padding_mask is not None:
+                self_mask = ops.logical_and(
+                    self_mask, ops.expand_dims(ops.cast(decoder_padding_mask, "bool"), 1))
+            attended = self.self_attention(inputs, inputs, attention_mask=self_mask,
+                                           training=training)
+        else:
+            max_len = ops.shape(self_attention_cache)[2]
+            self_mask = causal_mask(tgt_len, max_len, query_start=cache_index)
+            attended, self_attention_cache = self.self_attention(
+                inputs, inputs, attention_mask=self_mask, cache=self_attention_cache,
+                cache_update_index=cache_index, training=training)
+        x = self.layernorm_1(inputs + self.dropout_layer(attended, training=training))
+
+        # Cross-attention block.
+        cross_mask = None
+        if encoder_padding_mask is not None:
+            # (batch, 1, src_len): queries never look at source padding.
+            cross_mask = ops.expand_dims(ops.cast(encoder_padding_mask, "bool"), 1)
+        if cross_attention_cache is None:
+            if encoder_outputs is None:
+                raise ValueError("encoder_outputs=None needs a cross_attention_cache")
+            crossed = self.cross_attention(x, encoder_outputs, attention_mask=cross_mask,
+                                           return_attention_scores=return_attention_scores,
+                                           training=training)
+        else:
+            crossed = self.cross_attention(x, None, attention_mask=cross_mask,
+                                           cache=cross_attention_cache,
+                                           return_attention_scores=return_attention_scores,
+                                           training=training)
+            crossed = crossed[:-1] if return_attention_scores else crossed[0]
+        if return_attention_scores:
+            crossed, scores = crossed
+        x = self.layernorm_2(x + self.dropout_layer(crossed, training=training))
+
+        # Feed-forward block.  (batch, tgt_len, embed_dim)
+        projected = self.dense_2(self.dense_1(x))
+        outputs = self.layernorm_3(x + self.dropout_layer(projected, training=training))
+
+        results = [outputs]
+        if self_attention_cache is not None:
+            results.append(self_attention_cache)
+        if return_attention_scores:
+            results.append(scores)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"embed_dim": self.embed_dim, "dense_dim": self.dense_dim,
+                       "num_heads": self.num_heads, "dropout": self.dropout})
+        return config

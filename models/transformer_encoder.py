@@ -1,0 +1,94 @@
+"""The Transformer encoder block (the book's `TransformerEncoder`)."""
+
+import keras
+from keras import ops
+
+from models.cached_attention import CachedMultiHeadAttention
+
+
+def check_block_arguments(embed_dim, dense_dim, num_heads, dropout):
+    """Shared argument checks of the encoder and decoder blocks."""
+    for name, value in (("embed_dim", embed_dim), ("dense_dim", dense_dim), ("num_heads", num_heads)):
+        if int(value) < 1:
+            raise ValueError(f"{name}={value} must be a positive integer")
+    if embed_dim % num_heads:
+        raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout} must be in [0, 1)")
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class TransformerEncoder(keras.layers.Layer):
+    """Transformer encoder block: self-attention, feed-forward, each with residual + LayerNorm.
+
+    Post-layer-norm as in the book and the paper; `key_dim = embed_dim // num_heads` (3rd ed.).
+
+    Args:
+        embed_dim: int. Width of the token vectors.
+        dense_dim: int. Width of the feed-forward inner layer.
+        num_heads: int. Attention heads; `embed_dim` must be divisible by it.
+        dropout: float. Dropout on each block's output before the residual (0 in the book).
+
+    Call arguments:
+        inputs: (batch, src_len, embed_dim) source embeddings.
+        padding_mask: optional (batch, src_len) bool, True on real tokens. Padded positions are
+            never attended to, so they cannot change the outputs at real positions.
+
+    Example:
+    >>> layer = TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2)
+    >>> tuple(layer(np.zeros((2, 4, 8), "float32")).shape)
+    (2, 4, 8)
+    """
+
+    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        check_block_arguments(embed_dim, dense_dim, num_heads, dropout)
+        self.embed_dim = int(embed_dim)
+        self.dense_dim = int(dense_dim)
+        self.num_heads = int(num_heads)
+        self.dropout = float(dropout)
+        self.attention = CachedMultiHeadAttention(
+            num_heads=self.num_heads, key_dim=self.embed_dim // self.num_heads,
+            name="self_attention", dtype=self.dtype_policy,
+        )
+        self.dense_1 = keras.layers.Dense(self.dense_dim, activation="relu", name="dense_1",
+                                          dtype=self.dtype_policy)
+        self.dense_2 = keras.layers.Dense(self.embed_dim, name="dense_2", dtype=self.dtype_policy)
+        self.layernorm_1 = keras.layers.LayerNormalization(name="layernorm_1", dtype=self.dtype_policy)
+        self.layernorm_2 = keras.layers.LayerNormalization(name="layernorm_2", dtype=self.dtype_policy)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        # Keras masks pass through unchanged; attention uses the explicit masks given to call().
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.attention.build(input_shape, input_shape)
+        self.dense_1.build(input_shape)
+        self.dense_2.build(tuple(input_shape[:-1]) + (self.dense_dim,))
+        self.layernorm_1.build(input_shape)
+        self.layernorm_2.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, padding_mask=None, return_attention_scores=False, training=None):
+        attention_mask = None
+        if padding_mask is not None:
+            # (batch, 1, src_len): every query may look at the real source tokens only.
+            attention_mask = ops.expand_dims(ops.cast(padding_mask, "bool"), 1)
+        # Self-attention block.
+        attended = self.attention(inputs, inputs, attention_mask=attention_mask,
+                                  return_attention_scores=return_attention_scores, training=training)
+        if return_attention_scores:
+            attended, scores = attended
+        x = self.layernorm_1(inputs + self.dropout_layer(attended, training=training))
+        # Feed-forward block.  (batch, src_len, embed_dim)
+        projected = self.dense_2(self.dense_1(x))
+        outputs = self.layernorm_2(x + self.dropout_layer(projected, training=training))
+        return (outputs, scores) if return_attention_scores else outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"embed_dim": self.embed_dim, "dense_dim": self.dense_dim,
+                       "num_heads": self.num_heads, "dropout": self.dropout})
+        return config

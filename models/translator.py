@@ -1,0 +1,176 @@
+"""`Translator`: a model, both vectorizers and decoding, saved and loaded as one folder.
+
+A run folder holds `model.keras`, `english_vocab.txt`, `spanish_vocab.txt` and `config.json`;
+`Translator.load(folder)` needs nothing else.
+
+Example:
+>>> translator = Translator.load("runs/small")            # doctest: +SKIP
+>>> translator.translate(["I love AI.", "Where is the station?"])   # doctest: +SKIP
+['me encanta la ia', 'dónde está la estación']
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data.vectorize import WordTokenizer
+from models.config import Config, RunError
+from models.decoding import decode
+from models.rnn import RNNSteps, build_gru, build_rnn_attention
+from models.transformer import TransformerSteps, build_transformer
+
+BUILDERS = {"transformer": build_transformer, "rnn": build_rnn_attention, "gru": build_gru}
+RUN_FILES = ("config.json", "english_vocab.txt", "spanish_vocab.txt", "model.keras")
+
+
+def build_model(config, source_vocab_size=None, target_vocab_size=None):
+    """The Keras model for `config.model` (logits for the next Spanish token)."""
+    return BUILDERS[config.model](config, source_vocab_size, target_vocab_size)
+
+
+def make_tokenizers(config, train_pairs):
+    """Adapt the English and Spanish word vocabularies on the training pairs."""
+    from data.vectorize import add_markers
+
+    english = WordTokenizer.adapt([e for e, _ in train_pairs], config.vocab_size,
+                                  config.sequence_length, "english")
+    spanish = WordTokenizer.adapt(add_markers([s for _, s in train_pairs]), config.vocab_size,
+                                  config.sequence_length + 1, "spanish")
+    return english, spanish
+
+
+class Translator:
+    """English -> Spanish translation with one model and its vocabularies.
+
+    Args:
+        config: `Config` the model was built from.
+        model: the Keras model (inputs "english", "spanish"; next-token logits).
+        source_tokenizer, target_tokenizer: `WordTokenizer`s for English and Spanish.
+    """
+
+    def __init__(self, config, model, source_tokenizer, target_tokenizer):
+        self.config = config
+        self.model = model
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.steps = TransformerSteps(model) if config.model == "transformer" else RNNSteps(model)
+        self._compiled = {}
+
+    @classmethod
+    def create(cls, config, source_tokenizer, target_tokenizer):
+        model = build_model(config, source_tokenizer.vocab_size, target_tokenizer.vocab_size)
+        return cls(config, model, source_tokenizer, target_tokenizer)
+
+    # Saving and loading.
+
+    def save(self, folder):
+        os.makedirs(folder, exist_ok=True)
+        self.save_vocabularies(folder)
+        self.model.save(os.path.join(folder, "model.keras"))
+
+    def save_vocabularies(self, folder):
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            f.write(self.config.to_json() + "\n")
+        self.source_tokenizer.save(os.path.join(folder, "english_vocab.txt"))
+        self.target_tokenizer.save(os.path.join(folder, "spanish_vocab.txt"))
+
+    @staticmethod
+    def load_config(folder):
+        path = os.path.join(folder, "config.json")
+        if not os.path.isfile(path):
+            raise RunError(f"{folder}: not a run folder (no config.json)")
+        with open(path) as f:
+            return Config.from_dict(json.load(f))
+
+    @classmethod
+    def load(cls, folder):
+        if not os.path.isdir(folder):
+            raise RunError(f"{folder}: run folder not found")
+        missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(folder, name))]
+        if missing:
+            raise RunError(f"{folder}: incomplete run folder, missing {', '.join(missing)}"
+                           " (was training finished?)")
+        config = cls.load_config(folder)
+        source = WordTokenizer.load(os.path.join(folder, "english_vocab.txt"),
+                                    config.sequence_length, "english")
+        target = WordTokenizer.load(os.path.join(folder, "spanish_vocab.txt"),
+                                    config.sequence_length + 1, "spanish")
+        model = keras.saving.load_model(os.path.join(folder, "model.keras"))
+        return cls(config, model, source, target)
+
+    # Decoding.
+
+    def _decode_function(self, strategy, max_length, temperature, top_k):
+        key = (strategy, max_length, float(temperature), int(top_k))
+        if key not in self._compiled:
+            steps = self.steps
+            start_id, end_id = self.target_tokenizer.start_id, self.target_tokenizer.end_id
+
+            @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64),
+                                          tf.TensorSpec([], tf.int64)])
+            def run(source, seed):
+                state = steps.encode(source)
+                cache = steps.init_cache(state, max_length)
+                start = tf.fill([tf.shape(source)[0]], tf.constant(start_id, tf.int64))
+                return decode(steps.next_fn, start, cache, max_length, end_id,
+                              strategy=strategy, temperature=temperature, top_k=top_k, seed=seed)
+
+            self._compiled[key] = run
+        return self._compiled[key]
+
+    def translate_ids(self, source_ids, strategy="greedy", max_length=None, temperature=1.0,
+                      top_k=0, seed=0):
+        """(batch, src_len) English ids -> (batch, max_length + 1) Spanish ids from `[start]`."""
+        max_length = max_length or self.config.sequence_length
+        run = self._decode_function(strategy, max_length, temperature, top_k)
+        source_ids = np.asarray(source_ids, dtype="int64")
+        # Drop the columns that are padding in every row (no effect on outputs, less work).
+        width = max(1, int((source_ids != 0).sum(axis=1).max(initial=0)))
+        return run(tf.constant(source_ids[:, :width]), tf.constant(seed, tf.int64)).numpy()
+
+    def translate(self, sentences, strategy="greedy", batch_size=256, max_length=None,
+                  temperature=1.0, top_k=0, seed=0, return_ids=False):
+        """Translate a list of English strings; blank inputs give blank outputs.
+
+        Sentences are sorted by length and decoded `batch_size` at a time; the output order is
+        the input order.
+        """
+        sentences = list(sentences)
+        outputs = [""] * len(sentences)
+        ids_out = [None] * len(sentences)
+        work = [i for i, s in enumerate(sentences) if s.strip()]
+        if work:
+            source_ids = self.source_tokenizer.encode([sentences[i] for i in work])
+            order = np.argsort((source_ids != 0).sum(axis=1), kind="stable")
+            for begin in range(0, len(order), batch_size):
+                chunk = order[begin : begin + batch_size]
+                ids = self.translate_ids(source_ids[chunk], strategy=strategy,
+                                         max_length=max_length, temperature=temperature,
+                                         top_k=top_k, seed=seed + begin)
+                for row, j in zip(ids, chunk):
+                    outputs[work[j]] = self.target_tokenizer.decode([row])[0]
+                    ids_out[work[j]] = row
+        return (outputs, ids_out) if return_ids else outputs
+
+    def overlong(self, sentences):
+        """Indices of sentences longer than the model's source length (they get truncated)."""
+        counts = self.source_tokenizer.token_counts(sentences) if sentences else []
+        return [i for i, n in enumerate(counts) if n > self.config.sequence_length]
+
+    def attention(self, sentence, target_ids):
+        """Cross-attention (heads, tgt_len, src_len), source tokens and target tokens, for plots."""
+        source_ids = self.source_tokenizer.encode([sentence])
+        width = max(1, int((source_ids != 0).sum()))
+        source_ids = source_ids[:, :width]
+        target_ids = np.asarray(target_ids)
+        end = np.nonzero(target_ids == self.target_tokenizer.end_id)[0]
+        length = int(end[0]) + 1 if len(end) else int((target_ids != 0).sum())
+        inputs = target_ids[None, : max(length - 1, 1)]
+        weights = self.steps.attention(tf.constant(source_ids), tf.constant(inputs))
+        if weights is None:
+            return None
+        return (np.asarray(weights)[0], self.source_tokenizer.tokens(source_ids[0]),
+                self.target_tokenizer.tokens(target_ids[1:length]))

@@ -1,0 +1,204 @@
+"""`nmt`: train, translate, evaluate and inspect English->Spanish translators.
+
+    nmt data [--corpus PATH]
+    nmt train --model transformer --preset small --out runs/small
+    nmt translate --run runs/small "I love AI." "Where is the station?"
+    nmt evaluate --run runs/small
+
+This module only parses arguments and calls into `models/` and `data/`. Argument and data
+errors are one line on stderr and exit code 2.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """An error to print as one line (exit 2)."""
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _add_corpus_arguments(parser):
+    parser.add_argument("--corpus", help="corpus file: spa-eng.zip, spa.txt or an English<TAB>Spanish "
+                        "file (default: $SPA_ENG_PATH, the Keras cache, else download)")
+    parser.add_argument("--skip-bad-lines", action="store_true",
+                        help="skip malformed corpus lines (and report how many) instead of failing")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="locate or download the corpus, verify it, print counts")
+    _add_corpus_arguments(data)
+    data.add_argument("--split", choices=("source", "book"), default="source")
+    data.add_argument("--seed", type=int, default=1337)
+
+    train = commands.add_parser("train", help="train a translator into a run folder")
+    train.add_argument("--model", choices=("transformer", "rnn", "gru"), default="transformer")
+    train.add_argument("--preset", choices=("tiny", "small", "book"), default="small")
+    train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
+    train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
+    _add_corpus_arguments(train)
+    for name, kind in (("epochs", int), ("batch-size", int), ("steps-per-epoch", int),
+                       ("max-pairs", int), ("vocab-size", int), ("sequence-length", int),
+                       ("embed-dim", int), ("dense-dim", int), ("num-heads", int),
+                       ("num-layers", int), ("rnn-units", int), ("dropout", float),
+                       ("learning-rate", float), ("seed", int)):
+        train.add_argument(f"--{name}", type=kind, help="override the preset's value")
+    train.add_argument("--split", choices=("source", "book"))
+    train.add_argument("--batching", choices=("bucket", "fixed"))
+    train.add_argument("--optimizer", choices=("adam", "rmsprop"))
+    train.add_argument("--strategy", choices=("default", "mirrored"))
+    train.add_argument("--no-positional", action="store_true",
+                       help="Transformer without position embeddings")
+    train.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+
+    translate = commands.add_parser("translate", help="translate sentences with a trained run")
+    translate.add_argument("--run", required=True)
+    translate.add_argument("sentences", nargs="*", help="sentences (default: --input or stdin)")
+    translate.add_argument("--input", help="file with one English sentence per line ('-' = stdin)")
+    translate.add_argument("--decode", choices=("greedy", "sample"), default="greedy")
+    translate.add_argument("--temperature", type=float, default=1.0)
+    translate.add_argument("--top-k", type=int, default=0)
+    translate.add_argument("--seed", type=int, default=0)
+    translate.add_argument("--batch-size", type=int, default=256)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, BLEU and chrF on the test split")
+    evaluate.add_argument("--run", required=True)
+    _add_corpus_arguments(evaluate)
+    evaluate.add_argument("--decode", choices=("greedy", "sample"), default="greedy")
+    evaluate.add_argument("--limit", type=int, default=0, help="score only the first N sources")
+    evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
+    evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
+    return parser
+
+
+def cmd_data(args):
+    from data.corpus import load_corpus, split_corpus
+
+    corpus = load_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines)
+    splits = split_corpus(corpus.pairs, seed=args.seed, mode=args.split)
+    print(f"split '{args.split}' (seed {args.seed}):")
+    for name in ("train", "val", "test"):
+        pairs = getattr(splits, name)
+        print(f"  {name:5s} {len(pairs):>8,} pairs  {len({e for e, _ in pairs}):>8,} English sources")
+    multi = sum(1 for refs in _group(corpus.pairs).values() if len(refs) > 1)
+    print(f"English sentences with several translations: {multi:,}")
+
+
+def _group(pairs):
+    from data.corpus import group_references
+
+    return group_references(pairs)
+
+
+def cmd_train(args):
+    from models.config import resolve_config
+    from models.training import train
+
+    overrides = {key: getattr(args, key) for key in (
+        "epochs", "batch_size", "steps_per_epoch", "max_pairs", "vocab_size", "sequence_length",
+        "embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "dropout",
+        "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus")}
+    if args.no_positional:
+        overrides["positional"] = False
+    config = resolve_config(args.model, args.preset, **overrides)
+    if args.skip_bad_lines:
+        raise CommandError("--skip-bad-lines is for `nmt data`; clean the corpus before training")
+    train(config, args.out, overwrite=args.overwrite, verbose=2 if args.quiet else 1)
+
+
+def _read_inputs(args):
+    if args.sentences:
+        if args.input:
+            raise CommandError("give sentences or --input, not both")
+        return list(args.sentences)
+    if args.input and args.input != "-":
+        if not os.path.isfile(args.input):
+            raise CommandError(f"{args.input}: input file not found")
+        with open(args.input, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = sys.stdin.read()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def cmd_translate(args):
+    from models.translator import Translator
+
+    sentences = _read_inputs(args)
+    translator = Translator.load(args.run)
+    for i in translator.overlong(sentences):
+        print(f"warning: input line {i + 1} is longer than {translator.config.sequence_length} "
+              "words and was truncated", file=sys.stderr)
+    outputs = translator.translate(sentences, strategy=args.decode, batch_size=args.batch_size,
+                                   temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    sys.stdout.write("".join(line + "\n" for line in outputs))
+
+
+def cmd_evaluate(args):
+    from models.evaluation import evaluate_translator
+    from models.training import prepare_splits
+    from models.translator import Translator
+
+    translator = Translator.load(args.run)
+    config = translator.config
+    if args.corpus:
+        config.corpus = args.corpus
+    splits = prepare_splits(config)
+    pairs = getattr(splits, args.split_name)
+    report = evaluate_translator(translator, pairs, strategy=args.decode, limit=args.limit)
+    report["run"] = args.run
+    report["split"] = args.split_name
+    rows = [("masked accuracy", f"{report['masked_accuracy']:.4f}"), ("loss", f"{report['loss']:.4f}"),
+            ("BLEU", f"{report['bleu']:.2f}"), ("chrF", f"{report['chrf']:.2f}"),
+            ("sources / references", f"{report['sources']:,} / {report['references']:,}"),
+            ("decode sentences/s", f"{report['decode_sentences_per_s']:.1f}")]
+    print(f"{args.run} on {args.split_name} ({report['decode']}, {report['normalisation']}):")
+    for name, value in rows:
+        print(f"  {name:22s} {value}")
+    for example in report["examples"][:3]:
+        print(f"  {example['source']!r} -> {example['translation']!r}")
+    path = args.json or os.path.join(args.run, f"eval_{args.split_name}.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2, ensure_ascii=False)
+    print(f"report written to {path}")
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "translate": cmd_translate,
+            "evaluate": cmd_evaluate}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _quiet_tensorflow()
+    from data.corpus import CorpusError
+    from models.config import RunError
+
+    try:
+        COMMANDS[args.command](args)
+    except (CommandError, CorpusError, RunError, FileNotFoundError, ValueError) as error:
+        # ValueError: bad option values (e.g. embed_dim not divisible by num_heads).
+        if os.environ.get("NMT_DEBUG"):
+            raise
+        print(f"nmt {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"nmt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Vectorization (standardization, vocabularies) and the tf.data pipeline."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data.pipeline import make_dataset
+from data.vectorize import (WordTokenizer, add_markers, normalize_like_book, spanish_standardize)
+
+
+def test_spanish_standardization_strips_inverted_marks_and_keeps_markers():
+    out = spanish_standardize(tf.constant(["[start] ¿Dónde está la ESTACIÓN? ¡Ya! [end]"]))
+    assert out.numpy()[0].decode() == "[start] dónde está la estación ya [end]"
+    assert normalize_like_book(["¿Dónde está, la ESTACIÓN?"], "spanish") == ["dónde está la estación"]
+
+
+def test_standardization_is_registered_so_a_saved_vectorizer_restores(tmp_path):
+    layer = keras.layers.TextVectorization(output_sequence_length=5, standardize=spanish_standardize)
+    layer.adapt(["[start] ¿hola mundo? [end]"])
+    model = keras.Sequential([keras.Input(shape=(), dtype="string"), layer])
+    path = str(tmp_path / "vectorizer.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    text = tf.constant(["[start] ¿Hola? [end]"])
+    np.testing.assert_array_equal(restored(text), model(text))
+    assert restored.layers[0]._standardize is spanish_standardize
+
+
+def test_vocabulary_file_round_trip_gives_same_ids(tmp_path):
+    texts = add_markers(["hola mundo", "adiós mundo", "hola"])
+    tok = WordTokenizer.adapt(texts, vocab_size=10, sequence_length=6, standardize="spanish")
+    tok.save(tmp_path / "vocab.txt")
+    loaded = WordTokenizer.load(tmp_path / "vocab.txt", 6, "spanish")
+    np.testing.assert_array_equal(loaded.encode(texts), tok.encode(texts))
+    assert loaded.start_id == tok.start_id and loaded.end_id == tok.end_id
+    # Decoding drops [start], stops at [end]; unknown words become [UNK].
+    assert tok.decode(tok.encode(add_markers(["hola xyz"]))) == ["hola [UNK]"]
+
+
+def _ids(n, src_lens, tgt_lens, width=20):
+    source = np.zeros((n, width), "int64")
+    target = np.zeros((n, width + 1), "int64")
+    for i, (s, t) in enumerate(zip(src_lens, tgt_lens)):
+        source[i, :s] = 5
+        target[i, : t + 2] = 7
+        target[i, 0], target[i, t + 1] = 2, 3  # [start] ... [end]
+    return source, target
+
+
+def test_batches_weight_padding_zero_and_shift_targets():
+    source, target = _ids(4, [3, 5, 2, 4], [2, 6, 1, 3])
+    inputs, next_tokens, weights = next(iter(make_dataset(source, target, 4, batching="fixed",
+                                                          shuffle=False)))
+    assert inputs["english"].shape == (4, 20) and inputs["spanish"].shape == (4, 20)
+    np.testing.assert_array_equal(inputs["spanish"][:, 1:], next_tokens[:, :-1])
+    np.testing.assert_array_equal(weights, (next_tokens.numpy() != 0).astype("float32"))
+    # Real target tokens = words + [end]: 3 + 7 + 2 + 4.
+    assert float(tf.reduce_sum(weights)) == 16
+
+
+def test_bucketed_batches_are_padded_to_their_longest_sentence_only():
+    rng = np.random.default_rng(0)
+    lens = rng.integers(1, 15, size=200)
+    source, target = _ids(200, lens, lens)
+    total_real = 0
+    for inputs, next_tokens, weights in make_dataset(source, target, 16, batching="bucket",
+                                                     shuffle=True, seed=1):
+        src_len = int(np.max(np.sum(inputs["english"].numpy() != 0, axis=1)))
+        assert inputs["english"].shape[1] == src_len
+        assert next_tokens.shape[1] == int(np.max(np.sum(next_tokens.numpy() != 0, axis=1)))
+        total_real += float(tf.reduce_sum(weights))
+    assert total_real == float(np.sum(lens + 1))  # nothing dropped
+
+
+def test_shuffle_gives_a_new_order_every_epoch():
+    source, target = _ids(64, [3] * 64, [3] * 64)
+    source[:, 0] = np.arange(1, 65)  # tag each example
+    ds = make_dataset(source, target, 64, batching="fixed", shuffle=True, seed=0)
+    first, second = ([int(x) for x in next(iter(ds))[0]["english"][:, 0]] for _ in range(2))
+    assert sorted(first) == sorted(second) == list(range(1, 65))
+    assert first != second

@@ -1,0 +1,109 @@
+"""End to end on a slice of the real corpus, through the `nmt` command in new processes."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, run_nmt
+
+pytestmark = pytest.mark.slow
+
+TINY = ("--preset", "tiny", "--max-pairs", "4000", "--epochs", "2", "--steps-per-epoch", "20",
+        "--quiet")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, corpus_path):
+    """A tiny Transformer trained for a few steps by `nmt train`."""
+    out = str(tmp_path_factory.mktemp("runs") / "tiny")
+    result = run_nmt("train", "--out", out, "--corpus", corpus_path, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "parameters:" in result.stdout
+    return out
+
+
+def test_train_writes_a_self_contained_run_folder(tiny_run):
+    for name in ("model.keras", "config.json", "english_vocab.txt", "spanish_vocab.txt",
+                 "history.csv", "train_state.json"):
+        assert os.path.isfile(os.path.join(tiny_run, name)), name
+    assert os.path.isdir(os.path.join(tiny_run, "logs"))
+    with open(os.path.join(tiny_run, "history.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert {"val_accuracy", "val_loss"} <= set(rows[0])
+    state = json.load(open(os.path.join(tiny_run, "train_state.json")))
+    assert state["completed"] and state["parameters"]["total"] > 0
+
+
+def test_translate_file_keeps_one_output_line_per_input_line(tiny_run, tmp_path):
+    long_line = " ".join(["word"] * 30)
+    lines = ["I love AI.", "", "Where is the station?", long_line, "", "Go."]
+    path = tmp_path / "input.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_nmt("translate", "--run", tiny_run, "--input", str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = result.stdout.split("\n")
+    assert outputs[-1] == "" and len(outputs) - 1 == len(lines)
+    assert outputs[1] == "" and outputs[4] == ""
+    assert "input line 4 is longer than 20 words" in result.stderr
+    # stdin gives the same translations.
+    piped = run_nmt("translate", "--run", tiny_run, input_text="\n".join(lines) + "\n")
+    assert piped.stdout == result.stdout
+
+
+def test_missing_or_incomplete_run_is_a_one_line_error(tmp_path):
+    result = run_nmt("translate", "--run", str(tmp_path / "nothing"), "Hello.")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("nmt translate: error: ")
+    assert "Traceback" not in result.stderr
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "config.json").write_text("{}")
+    result = run_nmt("translate", "--run", str(tmp_path / "partial"), "Hello.")
+    assert result.returncode == 2 and "missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_writes_accuracy_bleu_and_chrf(tiny_run, corpus_path):
+    result = run_nmt("evaluate", "--run", tiny_run, "--corpus", corpus_path, "--limit", "100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(os.path.join(tiny_run, "eval_test.json")))
+    assert report["sources"] == 100 and report["references"] >= 100
+    assert 0.0 <= report["masked_accuracy"] <= 1.0
+    assert {"bleu", "chrf", "decode_sentences_per_s"} <= set(report)
+
+
+def test_training_resumes_after_sigkill_from_last_completed_epoch(tmp_path, corpus_path):
+    out = str(tmp_path / "resumed")
+    args = [sys.executable, "-m", "nmt", "train", "--out", out, "--corpus", corpus_path,
+            "--preset", "tiny", "--max-pairs", "4000", "--epochs", "4",
+            "--steps-per-epoch", "60", "--quiet"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    history = os.path.join(out, "history.csv")
+    deadline = time.time() + 240
+    # Kill as soon as one epoch is recorded (the CSV has a header and one row).
+    while time.time() < deadline and process.poll() is None:
+        if os.path.isfile(history) and len(open(history).read().strip().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.exists(os.path.join(out, "model.keras"))
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.startswith("resuming")
+    with open(history) as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    # Epoch 0 (and perhaps 1) before the kill, then the rest: nothing started over.
+    assert epochs[0] == 0 and epochs[-1] == 3 and epochs == sorted(set(epochs))
+    assert "Epoch 1/4" not in result.stdout
+    # A finished run is not silently retrained.
+    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "already trained" in again.stderr
