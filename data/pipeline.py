@@ -31,11 +31,28 @@ def _split_target(source, target):
     return {"english": source, "spanish": decoder_inputs}, next_tokens, weights
 
 
-def _trim_to_longest(source, target):
-    """Drop the columns that are padding in every row of the batch."""
-    src_len = tf.reduce_max(tf.reduce_sum(tf.cast(source != 0, tf.int32), axis=1))
-    tgt_len = tf.reduce_max(tf.reduce_sum(tf.cast(target != 0, tf.int32), axis=1))
-    return source[:, : tf.maximum(src_len, 1)], target[:, : tf.maximum(tgt_len, 2)]
+def _trimmer(round_to=None):
+    """A map function dropping the columns that are padding in every row of the batch.
+
+    With `round_to` (sorted lengths), each side is kept up to the next of those lengths
+    instead, so only a few distinct shapes occur (what XLA, which compiles per shape, needs).
+    """
+    def round_up(length, full):
+        if not round_to:
+            return length
+        stops = tf.constant(sorted(set(round_to)), tf.int32)
+        larger = tf.boolean_mask(stops, stops >= length)
+        return tf.minimum(tf.cond(tf.size(larger) > 0, lambda: larger[0], lambda: full), full)
+
+    def trim(source, target):
+        src_len = tf.reduce_max(tf.reduce_sum(tf.cast(source != 0, tf.int32), axis=1))
+        tgt_len = tf.reduce_max(tf.reduce_sum(tf.cast(target != 0, tf.int32), axis=1))
+        src_len = round_up(tf.maximum(src_len, 1), tf.shape(source)[1])
+        # The target keeps one extra column: it is split into input and next tokens.
+        tgt_len = round_up(tf.maximum(tgt_len - 1, 1), tf.shape(target)[1] - 1) + 1
+        return source[:, :src_len], target[:, :tgt_len]
+
+    return trim
 
 
 def make_dataset(
@@ -47,6 +64,7 @@ def make_dataset(
     seed=None,
     bucket_boundaries=DEFAULT_BUCKET_BOUNDARIES,
     drop_remainder=False,
+    pad_to_bucket_boundary=False,
 ):
     """Build the training / evaluation dataset from vectorized ids.
 
@@ -59,6 +77,8 @@ def make_dataset(
         seed: int or None. Shuffle seed.
         bucket_boundaries: token lengths separating the buckets in "bucket" mode.
         drop_remainder: bool. Drop the last incomplete batch (keeps shapes static).
+        pad_to_bucket_boundary: bool. In "bucket" mode, pad each side to the next bucket
+            boundary rather than to the batch's longest sentence (few shapes, for XLA).
     """
     if batching not in BATCHING_CHOICES:
         raise ValueError(f"batching={batching!r} is not one of {BATCHING_CHOICES}")
@@ -88,7 +108,8 @@ def make_dataset(
             bucket_batch_sizes=[batch_size] * (len(bucket_boundaries) + 1),
             drop_remainder=drop_remainder,
         )
-        ds = ds.map(_trim_to_longest, num_parallel_calls=tf.data.AUTOTUNE)
+        round_to = list(bucket_boundaries) if pad_to_bucket_boundary else None
+        ds = ds.map(_trimmer(round_to), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(_split_target, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 

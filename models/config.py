@@ -18,6 +18,8 @@ class RunError(ValueError):
 
 MODEL_CHOICES = ("transformer", "rnn", "gru")
 PRESET_CHOICES = ("tiny", "small", "book")
+STRATEGY_CHOICES = ("default", "mirrored", "multiworker")
+PRECISION_CHOICES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -50,7 +52,9 @@ class Config:
     steps_per_epoch: int = 0  # cap batches per epoch (0 = the whole split); for quick runs
     optimizer: str = "adam"  # adam | rmsprop (the book)
     learning_rate: float = 1e-3  # optimizer learning rate
-    strategy: str = "default"  # default | mirrored (all local GPUs / logical devices)
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (logits and loss stay float32)
+    jit_compile: str = "auto"  # auto (XLA on GPUs, not on CPUs) | on | off
+    strategy: str = "default"  # default | mirrored (local GPUs / devices) | multiworker (TF_CONFIG)
     seed: int = 1337  # split, vocabulary order, shuffling and initial weights
 
     def to_json(self):
@@ -73,8 +77,12 @@ class Config:
             raise ValueError(f"batching={self.batching!r} is not 'bucket' or 'fixed'")
         if self.optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer={self.optimizer!r} is not 'adam' or 'rmsprop'")
-        if self.strategy not in ("default", "mirrored"):
-            raise ValueError(f"strategy={self.strategy!r} is not 'default' or 'mirrored'")
+        if self.strategy not in STRATEGY_CHOICES:
+            raise ValueError(f"strategy={self.strategy!r} is not one of {STRATEGY_CHOICES}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"precision={self.precision!r} is not one of {PRECISION_CHOICES}")
+        if self.jit_compile not in ("auto", "on", "off"):
+            raise ValueError(f"jit_compile={self.jit_compile!r} is not 'auto', 'on' or 'off'")
         if self.embed_dim % self.num_heads:
             raise ValueError(
                 f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")

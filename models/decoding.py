@@ -1,9 +1,10 @@
 """One decode loop for every model: `next_fn(tokens, cache, index) -> (logits, cache)`.
 
 The loop starts from `[start]`, asks `next_fn` for the logits of the token after position
-`index`, picks one (greedy or sampled), writes it at `index + 1`, and stops as soon as every
-sentence of the batch has produced `[end]` (or `max_length` tokens). Sentences that have ended
-get padding (0). It runs inside `tf.while_loop`, so wrapped in `tf.function` it compiles once.
+`index`, picks one (greedy, sampled, or the best continuations of each beam), writes it at
+`index + 1`, and stops as soon as every sentence of the batch has produced `[end]` (or
+`max_length` tokens). Sentences that have ended get padding (0). It runs inside
+`tf.while_loop`, so wrapped in `tf.function` it compiles once.
 
 Example:
 >>> def next_fn(tokens, cache, index):            # always predicts token 3 (= [end])
@@ -15,7 +16,7 @@ array([[2, 3, 0, 0, 0],
 
 import tensorflow as tf
 
-STRATEGIES = ("greedy", "sample")
+STRATEGIES = ("greedy", "sample", "beam")
 
 
 def _pick(logits, strategy, temperature, top_k, seed, index):
@@ -33,7 +34,7 @@ def _pick(logits, strategy, temperature, top_k, seed, index):
 
 
 def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", temperature=1.0,
-           top_k=0, seed=0):
+           top_k=0, seed=0, num_beams=4, alpha=0.6):
     """Decode a batch; return (batch, max_length + 1) int64 tokens starting with the start ids.
 
     Args:
@@ -42,7 +43,8 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
         cache: nested structure of tensors with fixed shapes (the model's incremental state).
         max_length: int. Tokens to generate at most.
         end_id: int. Id of `[end]`.
-        strategy: "greedy" or "sample" (temperature / top-k sampling, reproducible from `seed`).
+        strategy: "greedy", "sample" (temperature / top-k sampling, reproducible from `seed`)
+            or "beam" (`beam_search` with `num_beams` and length penalty `alpha`).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r} is not one of {STRATEGIES}")
@@ -50,6 +52,8 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
         raise ValueError(f"temperature={temperature} must be > 0")
     if max_length < 1:
         raise ValueError(f"max_length={max_length} must be >= 1")
+    if strategy == "beam":
+        return beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams, alpha)[0]
     start_ids = tf.cast(start_ids, tf.int64)
     batch = tf.shape(start_ids)[0]
     tokens = tf.concat(
@@ -63,12 +67,81 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
         logits, cache = next_fn(tokens, cache, index)
         next_ids = _pick(tf.cast(logits, tf.float32), strategy, temperature, top_k, seed, index)
         next_ids = tf.where(done, tf.zeros_like(next_ids), next_ids)
-        # Write column index + 1.  (batch, max_length + 1)
-        column = tf.one_hot(index + 1, max_length + 1, on_value=True, off_value=False)
-        tokens = tf.where(column[None, :], next_ids[:, None], tokens)
+        tokens = _write_column(tokens, index + 1, next_ids)  # (batch, max_length + 1)
         done = tf.logical_or(done, tf.equal(next_ids, end_id))
         return index + 1, tokens, cache, done
 
     _, tokens, _, _ = tf.while_loop(
         keep_going, step, (tf.constant(0), tokens, cache, done), maximum_iterations=max_length)
     return tokens
+
+
+def length_penalty(length, alpha):
+    """GNMT length penalty ((5 + length) / 6) ** alpha (Wu et al. 2016); alpha 0 = none."""
+    return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
+
+
+def _write_column(tokens, index, values):
+    """tokens[..., index] = values, for a (..., width) tensor inside the loop."""
+    width = tf.shape(tokens)[-1]
+    column = tf.one_hot(index, width, on_value=True, off_value=False)
+    return tf.where(column, values[..., None], tokens)
+
+
+def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alpha=0.6):
+    """Beam search over the same `next_fn`; return (best tokens (batch, max_length + 1), scores).
+
+    Each sentence keeps `num_beams` hypotheses. A hypothesis is ranked by its log-probability
+    divided by the GNMT length penalty of its length (tokens generated, `[end]` included); a
+    finished hypothesis keeps its score and is carried along (continued by padding at no cost).
+    The cache is tiled to batch * num_beams rows and reordered with the surviving beams. With
+    one beam this is greedy decoding.
+    """
+    if num_beams < 1:
+        raise ValueError(f"num_beams={num_beams} must be >= 1")
+    start_ids = tf.cast(start_ids, tf.int64)
+    batch = tf.shape(start_ids)[0]
+    k = num_beams
+    flat = batch * k
+    # (batch * k, ...): every row of the cache repeated k times.
+    cache = tf.nest.map_structure(lambda t: tf.repeat(t, k, axis=0), cache)
+    tokens = tf.concat([tf.repeat(start_ids, k)[:, None], tf.zeros([flat, max_length], tf.int64)],
+                       axis=1)
+    # Only the first beam is live at the start, so the k beams do not start as k copies.
+    log_probs = tf.tile(tf.concat([[0.0], tf.fill([k - 1], -1e9)], axis=0)[None], [batch, 1])
+    finished = tf.zeros([batch, k], tf.bool)
+    lengths = tf.zeros([batch, k], tf.int32)
+
+    def keep_going(index, tokens, cache, log_probs, finished, lengths):
+        return tf.logical_and(index < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def step(index, tokens, cache, log_probs, finished, lengths):
+        logits, cache = next_fn(tokens, cache, index)
+        step_lp = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        vocab = tf.shape(step_lp)[-1]
+        step_lp = tf.reshape(step_lp, [batch, k, vocab])
+        # A finished beam may only continue with padding (id 0), at no cost.
+        pad_only = tf.concat([tf.zeros([1]), tf.fill([vocab - 1], -1e9)], axis=0)
+        step_lp = tf.where(finished[:, :, None], pad_only[None, None, :], step_lp)
+        candidates = log_probs[:, :, None] + step_lp  # (batch, k, vocab)
+        new_lengths = tf.where(finished, lengths, tf.fill([batch, k], index + 1))
+        scores = candidates / length_penalty(new_lengths, alpha)[:, :, None]
+        top_scores, top = tf.math.top_k(tf.reshape(scores, [batch, k * vocab]), k=k)
+        beam = top // vocab  # (batch, k) which beam each survivor extends
+        token = tf.cast(top % vocab, tf.int64)
+        rows = tf.reshape(beam + tf.range(batch)[:, None] * k, [-1])  # rows in the flat batch
+        log_probs = tf.gather(tf.reshape(candidates, [batch, k * vocab]), top, batch_dims=1)
+        was_finished = tf.gather(finished, beam, batch_dims=1)
+        lengths = tf.gather(new_lengths, beam, batch_dims=1)
+        tokens = _write_column(tf.gather(tokens, rows), index + 1, tf.reshape(token, [-1]))
+        cache = tf.nest.map_structure(lambda t: tf.gather(t, rows), cache)
+        finished = tf.logical_or(was_finished, tf.equal(token, end_id))
+        return index + 1, tokens, cache, log_probs, finished, lengths
+
+    _, tokens, _, log_probs, finished, lengths = tf.while_loop(
+        keep_going, step, (tf.constant(0), tokens, cache, log_probs, finished, lengths),
+        maximum_iterations=max_length)
+    scores = log_probs / length_penalty(lengths, alpha)
+    best = tf.argmax(scores, axis=1, output_type=tf.int32)
+    tokens = tf.reshape(tokens, [batch, k, max_length + 1])
+    return tf.gather(tokens, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)

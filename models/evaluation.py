@@ -40,14 +40,40 @@ def masked_accuracy(translator, pairs, batch_size=256):
             "loss": round(float(results["loss"]), 4)}
 
 
-def evaluate_translator(translator, pairs, strategy="greedy", limit=0, batch_size=256):
-    """Accuracy on `pairs`, then translate each unique source (the first `limit`) and score it."""
-    report = {"pairs": len(pairs), "decode": strategy}
+LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 15), (16, None))
+
+
+def bucket_name(low, high):
+    return f"{low}-{high}" if high else f"{low}+"
+
+
+def scores_by_length(sources, hypotheses, references, lengths):
+    """BLEU / chrF per source-length bucket (words): 1-5, 6-10, 11-15, 16+."""
+    table = {}
+    for low, high in LENGTH_BUCKETS:
+        members = [i for i, n in enumerate(lengths) if n >= low and (high is None or n <= high)]
+        entry = {"sources": len(members)}
+        if members:
+            entry.update(corpus_scores([hypotheses[i] for i in members],
+                                       [references[i] for i in members]))
+        table[bucket_name(low, high)] = entry
+    return table
+
+
+def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=False, **decoding):
+    """Accuracy on `pairs`, then translate each unique source (the first `limit`) and score it.
+
+    `decoding` options (strategy, num_beams, alpha, temperature, top_k) go to the translator.
+    """
+    report = {"pairs": len(pairs), "decode": decoding.get("strategy", "greedy")}
+    if report["decode"] == "beam":
+        report["num_beams"] = decoding.get("num_beams", 4)
+        report["alpha"] = decoding.get("alpha", 0.6)
     report.update(masked_accuracy(translator, pairs))
     grouped = group_references(pairs)
     sources = list(grouped)[: limit or None]
     started = time.time()
-    hypotheses = translator.translate(sources, strategy=strategy, batch_size=batch_size)
+    hypotheses = translator.translate(sources, batch_size=batch_size, progress=progress, **decoding)
     seconds = time.time() - started
     references = [normalize_like_book(grouped[s], "spanish") for s in sources]
     report.update(corpus_scores(hypotheses, references))
@@ -55,8 +81,11 @@ def evaluate_translator(translator, pairs, strategy="greedy", limit=0, batch_siz
         "sources": len(sources),
         "references": sum(len(r) for r in references),
         "normalisation": "book (lowercase, no punctuation)",
+        "decode_seconds": round(seconds, 2),
         "decode_sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
     })
+    lengths = translator.source_tokenizer.token_counts(sources) if sources else []
+    report["by_length"] = scores_by_length(sources, hypotheses, references, list(lengths))
     report["examples"] = [
         {"source": s, "translation": h, "references": grouped[s][:3]}
         for s, h in list(zip(sources, hypotheses))[:5]

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -28,13 +29,46 @@ from data.vectorize import WordTokenizer, add_markers
 from models.translator import RunError, Translator, make_tokenizers
 
 STATE_FILE = "train_state.json"
+# Bucketed datasets have no known length, so Keras warns at the end of each first pass.
+warnings.filterwarnings("ignore", message=".*ran out of data.*")
 
 
 def get_strategy(name):
-    """The tf.distribute strategy for `name` ("default" or "mirrored")."""
+    """The tf.distribute strategy for `name`.
+
+    "mirrored": all local GPUs (or the logical devices TensorFlow was given), one replica each;
+    "multiworker": several machines described by the TF_CONFIG environment variable;
+    "default": one device. The global batch (`batch_size`) is split across replicas.
+    """
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        gpus = tf.config.list_logical_devices("GPU")
+        cpus = tf.config.list_logical_devices("CPU")
+        devices = [d.name for d in (gpus or (cpus if len(cpus) > 1 else []))] or None
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def use_logical_cpus(count):
+    """Split the CPU into `count` logical devices (to run tf.distribute on a machine with no GPU).
+
+    Must run before TensorFlow initializes its devices (before any op).
+    """
+    if count < 1:
+        raise ValueError(f"count={count} must be >= 1")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+    # MirroredStrategy() picks GPUs only; with none, it uses the logical CPUs given here.
+    return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+
+def resolve_jit_compile(config):
+    """XLA on or off: "auto" turns it on only when a GPU is present (measured slower on CPU)."""
+    if config.jit_compile == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    return config.jit_compile == "on"
 
 
 def prepare_splits(config, verbose=True):
@@ -60,6 +94,7 @@ def vectorize_pairs(translator, pairs):
 def compile_model(model, config):
     optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     model.compile(
+        jit_compile=resolve_jit_compile(config),
         optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),
         # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
         loss=keras.losses.SparseCategoricalCrossentropy(
@@ -100,10 +135,11 @@ def _check_resume(config, out_dir, overwrite):
     state = _read_state(out_dir) or {}
     if state.get("completed"):
         raise RunError(f"{out_dir}: this run is already trained; pass --overwrite to train it again")
-    saved = Translator.load_config(out_dir)
-    if dataclasses.asdict(saved) != dataclasses.asdict(config):
-        changed = sorted(k for k, v in dataclasses.asdict(config).items()
-                         if dataclasses.asdict(saved)[k] != v)
+    saved = dataclasses.asdict(Translator.load_config(out_dir))
+    # Everything but the number of epochs must match (more epochs = train longer).
+    changed = sorted(k for k, v in dataclasses.asdict(config).items()
+                     if saved[k] != v and k != "epochs")
+    if changed:
         raise RunError(f"{out_dir}: an unfinished run with other settings ({', '.join(changed)}) "
                        "is there; use the same settings to resume, or --overwrite")
     return True
@@ -128,9 +164,17 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
         source_tok, target_tok = make_tokenizers(config, splits.train)
 
     strategy = get_strategy(config.strategy)
-    with strategy.scope():
-        translator = Translator.create(config, source_tok, target_tok)
-        compile_model(translator.model, config)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)  # layers take the policy when built
+    try:
+        with strategy.scope():
+            translator = Translator.create(config, source_tok, target_tok)
+            compile_model(translator.model, config)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    if strategy.num_replicas_in_sync > 1:
+        print(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas, "
+              f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
     translator.save_vocabularies(out_dir)
     _write_state(out_dir, completed=False)
 
@@ -141,10 +185,11 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
 
     train_src, train_tgt = vectorize_pairs(translator, splits.train)
     val_src, val_tgt = vectorize_pairs(translator, splits.val)
+    xla = resolve_jit_compile(config)  # XLA compiles per shape: pad to a few bucket lengths
     train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
-                            shuffle=True, seed=config.seed)
+                            shuffle=True, seed=config.seed, pad_to_bucket_boundary=xla)
     val_ds = make_dataset(val_src, val_tgt, config.batch_size, batching=config.batching,
-                          shuffle=False)
+                          shuffle=False, pad_to_bucket_boundary=xla)
     steps = config.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()

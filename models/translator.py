@@ -103,8 +103,9 @@ class Translator:
 
     # Decoding.
 
-    def _decode_function(self, strategy, max_length, temperature, top_k):
-        key = (strategy, max_length, float(temperature), int(top_k))
+    def _decode_function(self, max_length, options):
+        """A compiled encode + decode for one set of decoding options (traced once, reused)."""
+        key = (max_length, tuple(sorted(options.items())))
         if key not in self._compiled:
             steps = self.steps
             start_id, end_id = self.target_tokenizer.start_id, self.target_tokenizer.end_id
@@ -115,44 +116,53 @@ class Translator:
                 state = steps.encode(source)
                 cache = steps.init_cache(state, max_length)
                 start = tf.fill([tf.shape(source)[0]], tf.constant(start_id, tf.int64))
-                return decode(steps.next_fn, start, cache, max_length, end_id,
-                              strategy=strategy, temperature=temperature, top_k=top_k, seed=seed)
+                return decode(steps.next_fn, start, cache, max_length, end_id, seed=seed, **options)
 
             self._compiled[key] = run
         return self._compiled[key]
 
     def translate_ids(self, source_ids, strategy="greedy", max_length=None, temperature=1.0,
-                      top_k=0, seed=0):
-        """(batch, src_len) English ids -> (batch, max_length + 1) Spanish ids from `[start]`."""
+                      top_k=0, num_beams=4, alpha=0.6, seed=0):
+        """(batch, src_len) English ids -> (batch, max_length + 1) Spanish ids from `[start]`.
+
+        `strategy` is "greedy", "sample" (`temperature`, `top_k`, `seed`) or "beam"
+        (`num_beams`, length penalty `alpha`); see `models/decoding.py`.
+        """
         max_length = max_length or self.config.sequence_length
-        run = self._decode_function(strategy, max_length, temperature, top_k)
+        options = {"strategy": strategy}
+        if strategy == "sample":
+            options.update(temperature=float(temperature), top_k=int(top_k))
+        elif strategy == "beam":
+            options.update(num_beams=int(num_beams), alpha=float(alpha))
+        run = self._decode_function(max_length, options)
         source_ids = np.asarray(source_ids, dtype="int64")
         # Drop the columns that are padding in every row (no effect on outputs, less work).
         width = max(1, int((source_ids != 0).sum(axis=1).max(initial=0)))
         return run(tf.constant(source_ids[:, :width]), tf.constant(seed, tf.int64)).numpy()
 
-    def translate(self, sentences, strategy="greedy", batch_size=256, max_length=None,
-                  temperature=1.0, top_k=0, seed=0, return_ids=False):
+    def translate(self, sentences, batch_size=256, return_ids=False, progress=False, seed=0,
+                  **decoding):
         """Translate a list of English strings; blank inputs give blank outputs.
 
         Sentences are sorted by length and decoded `batch_size` at a time; the output order is
-        the input order.
+        the input order. `decoding` options go to `translate_ids` (strategy, num_beams, ...).
         """
         sentences = list(sentences)
         outputs = [""] * len(sentences)
         ids_out = [None] * len(sentences)
         work = [i for i, s in enumerate(sentences) if s.strip()]
+        bar = keras.utils.Progbar(len(work), unit_name="sentence") if progress and work else None
         if work:
             source_ids = self.source_tokenizer.encode([sentences[i] for i in work])
             order = np.argsort((source_ids != 0).sum(axis=1), kind="stable")
             for begin in range(0, len(order), batch_size):
                 chunk = order[begin : begin + batch_size]
-                ids = self.translate_ids(source_ids[chunk], strategy=strategy,
-                                         max_length=max_length, temperature=temperature,
-                                         top_k=top_k, seed=seed + begin)
+                ids = self.translate_ids(source_ids[chunk], seed=seed + begin, **decoding)
                 for row, j in zip(ids, chunk):
                     outputs[work[j]] = self.target_tokenizer.decode([row])[0]
                     ids_out[work[j]] = row
+                if bar is not None:
+                    bar.add(len(chunk))
         return (outputs, ids_out) if return_ids else outputs
 
     def overlong(self, sentences):

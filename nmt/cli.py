@@ -3,7 +3,8 @@
     nmt data [--corpus PATH]
     nmt train --model transformer --preset small --out runs/small
     nmt translate --run runs/small "I love AI." "Where is the station?"
-    nmt evaluate --run runs/small
+    nmt evaluate --run runs/small --decode beam --num-beams 4
+    nmt export --run runs/small --out exported/small
 
 This module only parses arguments and calls into `models/` and `data/`. Argument and data
 errors are one line on stderr and exit code 2.
@@ -32,6 +33,31 @@ def _add_corpus_arguments(parser):
                         help="skip malformed corpus lines (and report how many) instead of failing")
 
 
+def _add_decoding_arguments(parser):
+    parser.add_argument("--decode", choices=("greedy", "sample", "beam"), default="greedy",
+                        help="decoding strategy (default greedy)")
+    parser.add_argument("--num-beams", type=int, default=4, help="beams for --decode beam")
+    parser.add_argument("--alpha", type=float, default=0.6,
+                        help="GNMT length penalty for --decode beam (0 = none)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="for --decode sample")
+    parser.add_argument("--top-k", type=int, default=0, help="for --decode sample (0 = all)")
+    parser.add_argument("--seed", type=int, default=0, help="for --decode sample")
+    parser.add_argument("--batch-size", type=int, default=256, help="sentences decoded at once")
+
+
+def _decoding_options(args):
+    options = {"strategy": args.decode}
+    if args.decode == "sample":
+        if not args.temperature > 0:
+            raise CommandError(f"--temperature {args.temperature} must be > 0")
+        options.update(temperature=args.temperature, top_k=args.top_k)
+    elif args.decode == "beam":
+        if args.num_beams < 1:
+            raise CommandError(f"--num-beams {args.num_beams} must be >= 1")
+        options.update(num_beams=args.num_beams, alpha=args.alpha)
+    return options
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,7 +82,15 @@ def build_parser():
     train.add_argument("--split", choices=("source", "book"))
     train.add_argument("--batching", choices=("bucket", "fixed"))
     train.add_argument("--optimizer", choices=("adam", "rmsprop"))
-    train.add_argument("--strategy", choices=("default", "mirrored"))
+    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                       help="tf.distribute strategy: mirrored = all local GPUs/devices, "
+                       "multiworker = machines in TF_CONFIG")
+    train.add_argument("--cpu-devices", type=int,
+                       help="split the CPU into N logical devices (try --strategy mirrored "
+                       "without GPUs)")
+    train.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    train.add_argument("--jit-compile", choices=("auto", "on", "off"),
+                       help="XLA for the training step (auto: on with a GPU, off on CPU)")
     train.add_argument("--no-positional", action="store_true",
                        help="Transformer without position embeddings")
     train.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
@@ -65,19 +99,25 @@ def build_parser():
     translate.add_argument("--run", required=True)
     translate.add_argument("sentences", nargs="*", help="sentences (default: --input or stdin)")
     translate.add_argument("--input", help="file with one English sentence per line ('-' = stdin)")
-    translate.add_argument("--decode", choices=("greedy", "sample"), default="greedy")
-    translate.add_argument("--temperature", type=float, default=1.0)
-    translate.add_argument("--top-k", type=int, default=0)
-    translate.add_argument("--seed", type=int, default=0)
-    translate.add_argument("--batch-size", type=int, default=256)
+    _add_decoding_arguments(translate)
+    translate.add_argument("--plot-attention", metavar="DIR",
+                           help="save one cross-attention heatmap PNG per sentence in DIR")
+    translate.add_argument("--head", type=int, help="plot this attention head (default: mean)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy, BLEU and chrF on the test split")
     evaluate.add_argument("--run", required=True)
     _add_corpus_arguments(evaluate)
-    evaluate.add_argument("--decode", choices=("greedy", "sample"), default="greedy")
+    _add_decoding_arguments(evaluate)
     evaluate.add_argument("--limit", type=int, default=0, help="score only the first N sources")
     evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
     evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
+
+    export = commands.add_parser("export", help="write a TensorFlow SavedModel: strings -> strings")
+    export.add_argument("--run", required=True)
+    export.add_argument("--out", required=True, help="SavedModel folder to write")
+    export.add_argument("--decode", choices=("greedy", "beam"), default="greedy")
+    export.add_argument("--num-beams", type=int, default=4)
+    export.add_argument("--alpha", type=float, default=0.6)
     return parser
 
 
@@ -102,12 +142,16 @@ def _group(pairs):
 
 def cmd_train(args):
     from models.config import resolve_config
-    from models.training import train
+    from models.training import train, use_logical_cpus
+
+    if args.cpu_devices:
+        print("logical CPU devices:", ", ".join(use_logical_cpus(args.cpu_devices)))
 
     overrides = {key: getattr(args, key) for key in (
         "epochs", "batch_size", "steps_per_epoch", "max_pairs", "vocab_size", "sequence_length",
         "embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "dropout",
-        "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus")}
+        "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus",
+        "precision", "jit_compile")}
     if args.no_positional:
         overrides["positional"] = False
     config = resolve_config(args.model, args.preset, **overrides)
@@ -142,9 +186,23 @@ def cmd_translate(args):
     for i in translator.overlong(sentences):
         print(f"warning: input line {i + 1} is longer than {translator.config.sequence_length} "
               "words and was truncated", file=sys.stderr)
-    outputs = translator.translate(sentences, strategy=args.decode, batch_size=args.batch_size,
-                                   temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+    outputs, ids = translator.translate(sentences, batch_size=args.batch_size, seed=args.seed,
+                                        return_ids=True, **_decoding_options(args))
     sys.stdout.write("".join(line + "\n" for line in outputs))
+    if args.plot_attention:
+        from models.plotting import plot_attention
+
+        for i, (sentence, row) in enumerate(zip(sentences, ids)):
+            if row is None:
+                continue
+            found = translator.attention(sentence, row)
+            if found is None:
+                raise CommandError(f"model '{translator.config.model}' has no attention to plot")
+            weights, source_tokens, target_tokens = found
+            path = os.path.join(args.plot_attention, f"attention_{i + 1:03d}.png")
+            plot_attention(weights, source_tokens, target_tokens, path, head=args.head,
+                           title=f"{sentence[:60]}")
+            print(f"attention plot: {path}", file=sys.stderr)
 
 
 def cmd_evaluate(args):
@@ -158,7 +216,9 @@ def cmd_evaluate(args):
         config.corpus = args.corpus
     splits = prepare_splits(config)
     pairs = getattr(splits, args.split_name)
-    report = evaluate_translator(translator, pairs, strategy=args.decode, limit=args.limit)
+    report = evaluate_translator(translator, pairs, limit=args.limit, batch_size=args.batch_size,
+                                 progress=sys.stdout.isatty(), seed=args.seed,
+                                 **_decoding_options(args))
     report["run"] = args.run
     report["split"] = args.split_name
     rows = [("masked accuracy", f"{report['masked_accuracy']:.4f}"), ("loss", f"{report['loss']:.4f}"),
@@ -168,6 +228,10 @@ def cmd_evaluate(args):
     print(f"{args.run} on {args.split_name} ({report['decode']}, {report['normalisation']}):")
     for name, value in rows:
         print(f"  {name:22s} {value}")
+    print("  BLEU by source length (words):")
+    for bucket, entry in report["by_length"].items():
+        scores = f"BLEU {entry['bleu']:6.2f}  chrF {entry['chrf']:6.2f}" if entry["sources"] else "-"
+        print(f"    {bucket:6s} {entry['sources']:>7,} sources  {scores}")
     for example in report["examples"][:3]:
         print(f"  {example['source']!r} -> {example['translation']!r}")
     path = args.json or os.path.join(args.run, f"eval_{args.split_name}.json")
@@ -176,8 +240,19 @@ def cmd_evaluate(args):
     print(f"report written to {path}")
 
 
+def cmd_export(args):
+    from models.export import export_saved_model
+    from models.translator import Translator
+
+    translator = Translator.load(args.run)
+    export_saved_model(translator, args.out, strategy=args.decode, num_beams=args.num_beams,
+                       alpha=args.alpha)
+    print(f"SavedModel written to {args.out}: "
+          "tf.saved_model.load(path).translate(tf.constant([...])) -> Spanish strings")
+
+
 COMMANDS = {"data": cmd_data, "train": cmd_train, "translate": cmd_translate,
-            "evaluate": cmd_evaluate}
+            "evaluate": cmd_evaluate, "export": cmd_export}
 
 
 def main(argv=None):

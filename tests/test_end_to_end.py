@@ -77,6 +77,38 @@ def test_evaluate_writes_accuracy_bleu_and_chrf(tiny_run, corpus_path):
     assert {"bleu", "chrf", "decode_sentences_per_s"} <= set(report)
 
 
+def test_exported_saved_model_serves_without_this_project(tiny_run, tmp_path):
+    exported = str(tmp_path / "exported")
+    result = run_nmt("export", "--run", tiny_run, "--out", exported)
+    assert result.returncode == 0, result.stderr[-3000:]
+    script = (
+        "import sys, tensorflow as tf\n"
+        f"m = tf.saved_model.load({exported!r})\n"
+        "out = m.translate(tf.constant(['Where is the station?', '', 'Go.'])).numpy()\n"
+        "assert not {'models', 'data', 'nmt'} & set(sys.modules), sorted(sys.modules)\n"
+        "print('\\n'.join(s.decode() for s in out))\n")
+    served = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert served.returncode == 0, served.stderr[-3000:]
+    direct = run_nmt("translate", "--run", tiny_run, "Where is the station?", "", "Go.")
+    assert served.stdout == direct.stdout
+
+
+@pytest.mark.parametrize("model", ["transformer", "rnn"])
+def test_translate_plots_one_attention_heatmap_per_sentence(model, tmp_path, corpus_path, tiny_run):
+    run = tiny_run
+    if model == "rnn":
+        run = str(tmp_path / "rnn")
+        trained = run_nmt("train", "--model", "rnn", "--out", run, "--corpus", corpus_path, *TINY)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+    plots = tmp_path / "plots"
+    result = run_nmt("translate", "--run", run, "--plot-attention", str(plots),
+                     "Where is the station?", "", "I love AI.")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(plots)) == ["attention_001.png", "attention_003.png"]
+    assert (plots / "attention_001.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_training_resumes_after_sigkill_from_last_completed_epoch(tmp_path, corpus_path):
     out = str(tmp_path / "resumed")
     args = [sys.executable, "-m", "nmt", "train", "--out", out, "--corpus", corpus_path,
@@ -107,3 +139,27 @@ def test_training_resumes_after_sigkill_from_last_completed_epoch(tmp_path, corp
     # A finished run is not silently retrained.
     again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "already trained" in again.stderr
+
+
+def test_mirrored_training_on_two_logical_cpus_matches_one_device(tmp_path, corpus_path):
+    common = ("--preset", "tiny", "--max-pairs", "3000", "--epochs", "1", "--steps-per-epoch",
+              "4", "--batch-size", "32", "--batching", "fixed", "--dropout", "0", "--quiet",
+              "--corpus", corpus_path)
+    single = run_nmt("train", "--out", str(tmp_path / "single"), *common)
+    assert single.returncode == 0, single.stderr[-3000:]
+    mirrored = run_nmt("train", "--out", str(tmp_path / "mirrored"), "--strategy", "mirrored",
+                       "--cpu-devices", "2", *common)
+    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    assert "MirroredStrategy: 2 replicas, 16 sentences each" in mirrored.stdout
+
+    def history(name):
+        with open(tmp_path / name / "history.csv") as f:
+            return next(csv.DictReader(f))
+
+    # Same seed, same global batches: the losses agree up to how the replicas split the tokens.
+    for key in ("loss", "val_loss"):
+        a, b = float(history("single")[key]), float(history("mirrored")[key])
+        assert abs(a - b) <= 0.01 * a, (key, a, b)
+    # The mirrored run saved a model that loads and translates in a new process.
+    result = run_nmt("translate", "--run", str(tmp_path / "mirrored"), "Go.")
+    assert result.returncode == 0 and result.stdout.count("\n") == 1

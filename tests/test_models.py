@@ -107,8 +107,8 @@ def test_sampling_is_reproducible_from_its_seed():
 
     np.testing.assert_array_equal(run(7), run(7))
     assert not np.array_equal(run(7), run(8))
-    with pytest.raises(ValueError, match="strategy='beam'"):
-        decode(next_fn, tf.fill([4], 2), {}, 10, end_id=3, strategy="beam")
+    with pytest.raises(ValueError, match="strategy='nucleus'"):
+        decode(next_fn, tf.fill([4], 2), {}, 10, end_id=3, strategy="nucleus")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -129,3 +129,64 @@ def test_translator_save_load_translates_the_same(name, tmp_path, tiny_pairs):
     translator.save(tmp_path / "run")
     after = Translator.load(str(tmp_path / "run")).translate(sentences)
     assert after == before and after[1] == "" and len(after) == 3
+
+
+def _normalised_log_prob(model, source, tokens, end_id, alpha=0.6):
+    """Length-normalised model log-probability of decoded `tokens` (from [start]), per sentence."""
+    from models.decoding import length_penalty
+
+    logits = model({"english": source, "spanish": tokens[:, :-1]}).numpy()
+    log_probs = logits - np.log(np.sum(np.exp(logits - logits.max(-1, keepdims=True)), -1,
+                                       keepdims=True)) - logits.max(-1, keepdims=True)
+    scores = []
+    for row, lp in zip(tokens, log_probs):
+        generated = row[1:]
+        ends = np.nonzero(generated == end_id)[0]
+        length = int(ends[0]) + 1 if len(ends) else len(generated)
+        total = sum(lp[t, generated[t]] for t in range(length))
+        scores.append(total / float(length_penalty(length, alpha)))
+    return np.array(scores)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_beam_search_with_one_beam_equals_greedy(name):
+    config, model = _tiny_model(name)
+    steps = Translator(config, model, None, None).steps
+    source, _ = _batch(2)
+    state = steps.encode(tf.constant(source))
+    greedy = decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, 3)
+    beam = decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, 3,
+                  strategy="beam", num_beams=1)
+    np.testing.assert_array_equal(beam, greedy)
+
+
+@pytest.mark.parametrize("name", ("transformer", "rnn"))
+def test_beam_search_finds_at_least_greedys_normalised_log_probability(name):
+    # A random model with a tiny vocabulary, so [end] (id 3) is likely enough to be chosen.
+    config = resolve_config(name, "tiny", vocab_size=8)
+    model = build_model(config)
+    steps = Translator(config, model, None, None).steps
+    rng = np.random.default_rng(4)
+    source = rng.integers(1, 8, size=(16, 6))
+    state = steps.encode(tf.constant(source))
+    greedy = decode(steps.next_fn, tf.fill([16], 2), steps.init_cache(state, 10), 10, 3).numpy()
+    beam = decode(steps.next_fn, tf.fill([16], 2), steps.init_cache(state, 10), 10, 3,
+                  strategy="beam", num_beams=4).numpy()
+    greedy_scores = _normalised_log_prob(model, source, greedy, 3)
+    beam_scores = _normalised_log_prob(model, source, beam, 3)
+    assert beam_scores.mean() >= greedy_scores.mean() - 1e-4
+    assert not np.array_equal(beam, greedy)  # the search did change some outputs
+
+
+def test_export_round_trip_matches_translator(tmp_path, tiny_pairs):
+    from models.export import export_saved_model
+
+    config = resolve_config("transformer", "tiny")
+    english = WordTokenizer.adapt([e for e, _ in tiny_pairs], 100, 20, "english")
+    spanish = WordTokenizer.adapt(add_markers([s for _, s in tiny_pairs]), 100, 21, "spanish")
+    translator = Translator.create(config, english, spanish)
+    sentences = ["Where is the station?", "", "I love AI."]
+    export_saved_model(translator, str(tmp_path / "exported"))
+    restored = tf.saved_model.load(str(tmp_path / "exported"))
+    got = [s.decode() for s in restored.translate(tf.constant(sentences)).numpy()]
+    assert got == translator.translate(sentences)

@@ -1,0 +1,1 @@
+"""Runnable lesson scripts for the Transformer chapter (see chapters/README.md)."""

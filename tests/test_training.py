@@ -1,0 +1,71 @@
+"""The training path on a small synthetic corpus, in process."""
+
+import os
+
+import numpy as np
+import pytest
+
+from data.corpus import write_pairs
+from data.pipeline import make_dataset
+from models.config import RunError, resolve_config
+from models.evaluation import masked_accuracy
+from models.training import prepare_splits, train, vectorize_pairs
+from models.translator import Translator
+
+
+@pytest.fixture
+def synthetic_corpus(tmp_path):
+    words = ["red", "blue", "green", "cat", "dog", "house", "big", "small"]
+    spanish = ["rojo", "azul", "verde", "gato", "perro", "casa", "grande", "pequeño"]
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(400):
+        idx = rng.integers(0, len(words), size=rng.integers(1, 5))
+        pairs.append((" ".join(words[i] for i in idx).capitalize() + ".",
+                      " ".join(spanish[i] for i in idx).capitalize() + "."))
+    path = tmp_path / "pairs.tsv"
+    write_pairs(pairs, path)
+    return str(path)
+
+
+def _config(corpus, **overrides):
+    values = dict(corpus=corpus, epochs=1, steps_per_epoch=5, batch_size=16, batching="fixed")
+    values.update(overrides)
+    return resolve_config("transformer", "tiny", **values)
+
+
+def test_same_seed_gives_same_vocabulary_and_weights(synthetic_corpus, tmp_path):
+    first = train(_config(synthetic_corpus), str(tmp_path / "a"), verbose=0)
+    second = train(_config(synthetic_corpus), str(tmp_path / "b"), verbose=0)
+    for name in ("english_vocab.txt", "spanish_vocab.txt"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+    for w1, w2 in zip(first.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_array_equal(w1, w2)
+    other = train(_config(synthetic_corpus, seed=7), str(tmp_path / "c"), verbose=0)
+    assert not all(np.array_equal(w1, w2) for w1, w2 in
+                   zip(first.model.get_weights(), other.model.get_weights()))
+
+
+def test_loss_and_accuracy_ignore_padding(synthetic_corpus, tmp_path):
+    # Same data and weights: fixed padding (to 20) and per-batch padding give the same
+    # validation loss and accuracy, because padded positions carry zero weight.
+    translator = train(_config(synthetic_corpus), str(tmp_path / "f"), verbose=0)
+    val = prepare_splits(translator.config, verbose=False).val
+    per_batch = masked_accuracy(translator, val)  # bucketed batches, padded per batch
+    source, target = vectorize_pairs(translator, val)
+    results = translator.model.evaluate(
+        make_dataset(source, target, 64, batching="fixed", shuffle=False), verbose=0,
+        return_dict=True)
+    assert abs(results["accuracy"] - per_batch["masked_accuracy"]) < 1e-3
+    assert abs(results["loss"] - per_batch["loss"]) < 1e-3
+
+
+def test_resume_refuses_other_settings_and_finished_runs(synthetic_corpus, tmp_path):
+    out = str(tmp_path / "run")
+    train(_config(synthetic_corpus), out, verbose=0)
+    with pytest.raises(RunError, match="already trained"):
+        train(_config(synthetic_corpus), out, verbose=0)
+    os.remove(os.path.join(out, "train_state.json"))  # as if interrupted
+    with pytest.raises(RunError, match="other settings \\(embed_dim\\)"):
+        train(_config(synthetic_corpus, embed_dim=16), out, verbose=0)
+    assert Translator.load(out).config.embed_dim == 32
