@@ -24,14 +24,15 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-# The demo: train the small Transformer (about 10 minutes on 2 CPU cores), then translate.
-demo: setup
-	$(PY) -m nmt train --model transformer --preset small --out $(RUNS)/small-transformer --quiet
+# The demo: train the small Transformer (once; an interrupted run resumes), then translate.
+demo: setup $(RUNS)/small-transformer/model.keras
 	$(PY) -m nmt translate --run $(RUNS)/small-transformer $(SAMPLES)
 
-demo-rnn: setup
-	$(PY) -m nmt train --model rnn --preset small --out $(RUNS)/small-rnn --quiet
+demo-rnn: setup $(RUNS)/small-rnn/model.keras
 	$(PY) -m nmt translate --run $(RUNS)/small-rnn $(SAMPLES)
+
+$(RUNS)/small-%/model.keras: | setup
+	$(PY) -m nmt train --model $* --preset small --out $(RUNS)/small-$* --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -37,7 +37,7 @@ def masked_accuracy(translator, pairs, batch_size=256):
     ds = make_dataset(source, target, batch_size, batching="bucket", shuffle=False)
     results = translator.model.evaluate(ds, verbose=0, return_dict=True)
     return {"masked_accuracy": round(float(results["accuracy"]), 4),
-            "loss": round(float(results["loss"]), 4)}
+            "loss": round(float(results["token_loss"]), 4)}
 
 
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 15), (16, None))

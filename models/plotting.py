@@ -25,7 +25,8 @@ def plot_attention(weights, source_tokens, target_tokens, path, head=None, title
         raise ValueError(f"head={head} is not in [0, {weights.shape[0]})")
     matrix = weights.mean(axis=0) if head is None else weights[head]
     matrix = matrix[: len(target_tokens), : len(source_tokens)]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(source_tokens), 1.0 + 0.45 * len(target_tokens)))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 0.55 * len(source_tokens)),
+                                    max(4.0, 1.5 + 0.45 * len(target_tokens))))
     image = ax.imshow(matrix, cmap="viridis", vmin=0.0, aspect="auto")
     ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=45, ha="right")
     ax.set_yticks(range(len(target_tokens)), target_tokens)

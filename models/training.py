@@ -15,6 +15,7 @@ Example:
 import dataclasses
 import json
 import os
+import random
 import shutil
 import time
 import warnings
@@ -26,6 +27,7 @@ import tensorflow as tf
 from data.corpus import load_corpus, split_corpus
 from data.pipeline import count_target_tokens, make_dataset
 from data.vectorize import WordTokenizer, add_markers
+from models.metrics import MaskedAccuracy, MaskedCrossEntropy
 from models.translator import RunError, Translator, make_tokenizers
 
 STATE_FILE = "train_state.json"
@@ -74,7 +76,12 @@ def resolve_jit_compile(config):
 def prepare_splits(config, verbose=True):
     """Load the corpus named by `config` and split it as `config` says."""
     corpus = load_corpus(config.corpus or None, verbose=verbose)
-    pairs = corpus.pairs[: config.max_pairs] if config.max_pairs else corpus.pairs
+    pairs = corpus.pairs
+    if config.max_pairs and config.max_pairs < len(pairs):
+        # A seeded random sample, in corpus order (the file is sorted by length, so its
+        # first N pairs would be the shortest sentences only).
+        keep = sorted(random.Random(config.seed).sample(range(len(pairs)), config.max_pairs))
+        pairs = [pairs[i] for i in keep]
     splits = split_corpus(pairs, seed=config.seed, mode=config.split,
                           val_fraction=config.val_fraction, test_fraction=config.test_fraction)
     if verbose:
@@ -99,7 +106,8 @@ def compile_model(model, config):
         # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        # Exact per-token averages over all batches (Keras' own average per batch first).
+        weighted_metrics=[MaskedAccuracy(name="accuracy"), MaskedCrossEntropy(name="token_loss")],
     )
 
 
@@ -148,10 +156,11 @@ def _check_resume(config, out_dir, overwrite):
 def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     """Train `config` into `out_dir` (resuming an interrupted run there); return the Translator."""
     config.validate()
+    say = print if verbose else (lambda *args, **kwargs: None)
     resuming = _check_resume(config, out_dir, overwrite)
     os.makedirs(out_dir, exist_ok=True)
-    print(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
-    print(config.to_json())
+    say(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
+    say(config.to_json())
     keras.utils.set_random_seed(config.seed)
 
     splits = splits or prepare_splits(config, verbose=bool(verbose))
@@ -173,14 +182,14 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if strategy.num_replicas_in_sync > 1:
-        print(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas, "
+        say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas, "
               f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
     translator.save_vocabularies(out_dir)
     _write_state(out_dir, completed=False)
 
     counts = parameter_counts(translator.model)
-    print(f"vocabulary: English {source_tok.vocab_size:,}, Spanish {target_tok.vocab_size:,} words")
-    print(f"parameters: {counts['total']:,} ("
+    say(f"vocabulary: English {source_tok.vocab_size:,}, Spanish {target_tok.vocab_size:,} words")
+    say(f"parameters: {counts['total']:,} ("
           + ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total") + ")")
 
     train_src, train_tgt = vectorize_pairs(translator, splits.train)
@@ -193,7 +202,7 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     steps = config.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()
-    print(f"real target tokens: train {count_target_tokens(train_tgt):,}, "
+    say(f"real target tokens: train {count_target_tokens(train_tgt):,}, "
           f"val {count_target_tokens(val_tgt):,}")
 
     callbacks = [
@@ -213,7 +222,7 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     final = {k: float(v[-1]) for k, v in history.history.items()}
     _write_state(out_dir, completed=True, train_seconds=round(seconds, 1), final_metrics=final,
                  parameters=counts)
-    print(f"trained in {seconds / 60:.1f} min; "
+    say(f"trained in {seconds / 60:.1f} min; "
           + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
-    print(f"saved to {out_dir}")
+    say(f"saved to {out_dir}")
     return translator

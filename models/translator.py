@@ -19,6 +19,7 @@ import tensorflow as tf
 from data.vectorize import WordTokenizer
 from models.config import Config, RunError
 from models.decoding import decode
+from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
 from models.rnn import RNNSteps, build_gru, build_rnn_attention
 from models.transformer import TransformerSteps, build_transformer
 
@@ -98,7 +99,8 @@ class Translator:
                                     config.sequence_length, "english")
         target = WordTokenizer.load(os.path.join(folder, "spanish_vocab.txt"),
                                     config.sequence_length + 1, "spanish")
-        model = keras.saving.load_model(os.path.join(folder, "model.keras"))
+        # compile=False: translating needs no optimizer state (evaluate and train recompile).
+        model = keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
         return cls(config, model, source, target)
 
     # Decoding.

@@ -1,0 +1,104 @@
+"""Chapter scripts 07-12 run in quick mode, check their own claims, and write their figures.
+
+Each test runs `python chapters/NN_name.py --quick --out TMP` in a new process from the checkout;
+the lessons that train (08-10, 12) read the real corpus through $SPA_ENG_PATH and are skipped
+when it is not found.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_chapters_basics import assert_sections_and_figures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.slow
+
+
+def run_chapter(name, out, corpus_path=None):
+    """Run a chapter script in quick mode; assert it exits 0 and checks pass; return stdout."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if corpus_path:
+        env["SPA_ENG_PATH"] = corpus_path
+    result = subprocess.run(
+        [sys.executable, f"chapters/{name}.py", "--quick", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, (
+        f"{name} exited {result.returncode}:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+    assert "[check]" in result.stdout
+    assert "CHECK FAILED" not in result.stdout + result.stderr
+    return result.stdout
+
+
+def test_encoder_block_step_by_step_equals_the_layer(tmp_path):
+    stdout = run_chapter("07_encoder_block", tmp_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["The block and its sublayers", "Step 1: queries, keys and values for every head",
+         "Step 4: residual connection and layer normalization",
+         "Step 5: the position-wise feed-forward network", "Step by step equals the layer"],
+        ["07_encoder_attention.png"])
+    assert "step-by-step output equals encoder(x)" in stdout
+    assert "padding content never reaches real tokens" in stdout
+
+
+def test_rnn_lesson_shows_one_vector_versus_attention_over_all_states(tmp_path, corpus_path):
+    stdout = run_chapter("08_rnn_seq2seq", tmp_path, corpus_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["The data slice", "The GRU encoder-decoder: one vector for the whole sentence",
+         "Adding attention: every decoder step looks at every encoder state", "Translations",
+         "Where the decoder looks"],
+        ["08_rnn_attention.png"])
+    assert "(batch, src_len, units)" in stdout
+    assert "padded source positions get exactly zero attention" in stdout
+
+
+def test_transformer_lesson_cached_decode_equals_full_recompute(tmp_path, corpus_path):
+    stdout = run_chapter("09_transformer_translator", tmp_path, corpus_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["The model", "Training", "Masked validation accuracy", "Translating",
+         "The cached decode equals the full recompute"],
+        ["09_learning_curves.png"])
+    assert "the cached decode gives the same tokens as the full recompute" in stdout
+    assert "masked_accuracy(val)" in stdout
+
+
+def test_logits_lesson_temperature_raises_entropy(tmp_path, corpus_path):
+    stdout = run_chapter("10_logits_to_words", tmp_path, corpus_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["The output layer: one score per Spanish word", "Softmax: scores to probabilities",
+         "Temperature: sharper or flatter", "Sampling translations"],
+        ["10_temperature.png"])
+    assert "entropy increases with the temperature" in stdout
+    assert "sampling from the top 1 word only is greedy decoding" in stdout
+
+
+def test_parameter_lesson_reproduces_the_books_exact_counts(tmp_path):
+    stdout = run_chapter("11_counting_parameters", tmp_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["The formulas", "The formulas equal Keras' counts", "Against the paper's Table 3",
+         "The book's models, exactly"],
+        ["11_parameter_breakdown.png"])
+    assert "34,869,912" in stdout and "14,428,824" in stdout
+    assert "encoder layer 3,152,384" in stdout  # the paper's base model, d=512, d_ff=2048
+
+
+def test_why_transformers_lesson_buckets_partition_the_test_set(tmp_path, corpus_path):
+    stdout = run_chapter("12_why_transformers", tmp_path, corpus_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["The same data for both", "Parallel training: time per step and per epoch",
+         "Long-range dependencies: scores by source length"],
+        ["12_step_time.png", "12_length_buckets.png"])
+    assert "the buckets partition the" in stdout
+    for bucket in ("1-5", "6-10", "11-15", "16+"):
+        assert f"\n{bucket} " in stdout
+    assert "faster per step at" in stdout and "better:" in stdout
