@@ -11,6 +11,7 @@ Example:
 """
 
 import dataclasses
+import hashlib
 import io
 import os
 import random
@@ -18,6 +19,8 @@ import zipfile
 
 CORPUS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 CORPUS_ENV = "SPA_ENG_PATH"
+# sha256 of the book's spa-eng/spa.txt (118,964 pairs).
+BOOK_SPA_TXT_SHA256 = "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8ba45574c"
 SPLIT_MODES = ("source", "book")
 
 
@@ -32,6 +35,11 @@ class Corpus:
     pairs: list  # [(english, spanish), ...] in file order
     path: str  # the file read
     skipped: int = 0  # bad lines skipped with skip_bad_lines=True
+    sha256: str = ""  # of the pairs file's bytes (spa.txt inside a zip)
+
+    @property
+    def is_book_corpus(self):
+        return self.sha256 == BOOK_SPA_TXT_SHA256
 
     @property
     def num_sources(self):
@@ -119,6 +127,8 @@ def parse_pairs(raw, name, skip_bad_lines=False):
     Raises `CorpusError("name:line: reason")` on the first bad line unless `skip_bad_lines`.
     """
     pairs, skipped = [], 0
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
+        raw = raw[3:]
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # The newline that ends the last line.
@@ -152,7 +162,7 @@ def read_corpus(path, skip_bad_lines=False):
     """Read and validate a corpus file (zip, `spa.txt` or TSV) into a `Corpus`."""
     raw, name = _read_bytes(path)
     pairs, skipped = parse_pairs(raw, name, skip_bad_lines=skip_bad_lines)
-    return Corpus(pairs=pairs, path=path, skipped=skipped)
+    return Corpus(pairs=pairs, path=path, skipped=skipped, sha256=hashlib.sha256(raw).hexdigest())
 
 
 def load_corpus(path=None, skip_bad_lines=False, download=True, verbose=True):

@@ -38,6 +38,7 @@ class Config:
 
     # Data and vectorization.
     corpus: str = ""  # corpus file; "" = $SPA_ENG_PATH, the Keras cache, or download
+    skip_bad_lines: bool = False  # skip malformed corpus lines (counted) instead of failing
     split: str = "source"  # source (no English sentence in two splits) | book (random pairs)
     val_fraction: float = 0.15  # fraction of sources (or pairs with split=book) for validation
     test_fraction: float = 0.15  # ... and for test
@@ -50,6 +51,7 @@ class Config:
     batch_size: int = 64  # sentences per batch (global batch across replicas)
     epochs: int = 3  # passes over the training split
     steps_per_epoch: int = 0  # cap batches per epoch (0 = the whole split); for quick runs
+    budget_minutes: float = 0.0  # stop training after this much wall time (0 = no limit)
     optimizer: str = "adam"  # adam | rmsprop (the book)
     learning_rate: float = 1e-3  # optimizer learning rate
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (logits and loss stay float32)

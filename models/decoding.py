@@ -19,22 +19,30 @@ import tensorflow as tf
 STRATEGIES = ("greedy", "sample", "beam")
 
 
-def _pick(logits, strategy, temperature, top_k, seed, index):
+def _pick(logits, strategy, temperature, top_k, top_p, seed, index):
     """Choose the next token id per row of (batch, vocab) float32 logits."""
     if strategy == "greedy":
         return tf.argmax(logits, axis=-1, output_type=tf.int64)
     logits = logits / temperature
+    hidden = tf.constant(-1e9, logits.dtype)
     if top_k:
         # Keep the k best logits, hide the rest.
         kth = tf.math.top_k(logits, k=top_k).values[:, -1:]
-        logits = tf.where(logits < kth, tf.constant(-1e9, logits.dtype), logits)
+        logits = tf.where(logits < kth, hidden, logits)
+    if top_p < 1.0:
+        # Nucleus: keep the smallest set of best tokens whose probabilities reach top_p.
+        ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+        before = tf.math.cumsum(tf.nn.softmax(ordered), axis=-1, exclusive=True)
+        kept = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)  # >= 1 always
+        threshold = tf.gather(ordered, kept - 1, batch_dims=1)[:, None]
+        logits = tf.where(logits < threshold, hidden, logits)
     step_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
     return tf.reshape(
         tf.random.stateless_categorical(logits, 1, seed=step_seed, dtype=tf.int64), [-1])
 
 
 def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", temperature=1.0,
-           top_k=0, seed=0, num_beams=4, alpha=0.6):
+           top_k=0, top_p=1.0, seed=0, num_beams=4, alpha=0.6):
     """Decode a batch; return (batch, max_length + 1) int64 tokens starting with the start ids.
 
     Args:
@@ -43,13 +51,16 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
         cache: nested structure of tensors with fixed shapes (the model's incremental state).
         max_length: int. Tokens to generate at most.
         end_id: int. Id of `[end]`.
-        strategy: "greedy", "sample" (temperature / top-k sampling, reproducible from `seed`)
+        strategy: "greedy", "sample" (temperature, top-k and top-p (nucleus) sampling,
+            reproducible from `seed`)
             or "beam" (`beam_search` with `num_beams` and length penalty `alpha`).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r} is not one of {STRATEGIES}")
     if strategy == "sample" and not temperature > 0:
         raise ValueError(f"temperature={temperature} must be > 0")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p={top_p} must be in (0, 1]")
     if max_length < 1:
         raise ValueError(f"max_length={max_length} must be >= 1")
     if strategy == "beam":
@@ -65,7 +76,8 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
 
     def step(index, tokens, cache, done):
         logits, cache = next_fn(tokens, cache, index)
-        next_ids = _pick(tf.cast(logits, tf.float32), strategy, temperature, top_k, seed, index)
+        next_ids = _pick(tf.cast(logits, tf.float32), strategy, temperature, top_k, top_p, seed,
+                         index)
         next_ids = tf.where(done, tf.zeros_like(next_ids), next_ids)
         tokens = _write_column(tokens, index + 1, next_ids)  # (batch, max_length + 1)
         done = tf.logical_or(done, tf.equal(next_ids, end_id))

@@ -32,7 +32,7 @@ def masked_accuracy(translator, pairs, batch_size=256):
     """Next-token accuracy and loss over real (unpadded) target tokens, teacher forcing."""
     from models.training import compile_model, vectorize_pairs
 
-    compile_model(translator.model, translator.config)  # the same loss and metric as training
+    compile_model(translator.model, translator.config, token_loss=True)
     source, target = vectorize_pairs(translator, pairs)
     ds = make_dataset(source, target, batch_size, batching="bucket", shuffle=False)
     results = translator.model.evaluate(ds, verbose=0, return_dict=True)
@@ -61,26 +61,34 @@ def scores_by_length(sources, hypotheses, references, lengths):
 
 
 def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=False, **decoding):
-    """Accuracy on `pairs`, then translate each unique source (the first `limit`) and score it.
+    """Accuracy on `pairs`, then translate each unique source and score it.
+
+    With `limit`, only the first `limit` sources (and all their pairs) are evaluated.
 
     `decoding` options (strategy, num_beams, alpha, temperature, top_k) go to the translator.
     """
+    grouped = group_references(pairs)
+    sources = list(grouped)[: limit or None]
+    if limit:  # the first `limit` sources, with all their pairs, for every number below
+        kept = set(sources)
+        pairs = [pair for pair in pairs if pair[0] in kept]
     report = {"pairs": len(pairs), "decode": decoding.get("strategy", "greedy")}
     if report["decode"] == "beam":
         report["num_beams"] = decoding.get("num_beams", 4)
         report["alpha"] = decoding.get("alpha", 0.6)
     report.update(masked_accuracy(translator, pairs))
-    grouped = group_references(pairs)
-    sources = list(grouped)[: limit or None]
     started = time.time()
     hypotheses = translator.translate(sources, batch_size=batch_size, progress=progress, **decoding)
     seconds = time.time() - started
+    # "[UNK]" would be split by sacrebleu's tokenizer into three tokens; score it as one
+    # token that never matches a (lowercased) reference word.
+    hypotheses = [h.replace("[UNK]", "UNK") for h in hypotheses]
     references = [normalize_like_book(grouped[s], "spanish") for s in sources]
     report.update(corpus_scores(hypotheses, references))
     report.update({
         "sources": len(sources),
         "references": sum(len(r) for r in references),
-        "normalisation": "book (lowercase, no punctuation)",
+        "normalisation": "book (lowercase, no punctuation; [UNK] scored as one unmatched token)",
         "decode_seconds": round(seconds, 2),
         "decode_sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
     })

@@ -40,7 +40,7 @@ def export_saved_model(translator, path, strategy="greedy", num_beams=4, alpha=0
                                                          tf.not_equal(tokens, target.start_id)))
         words = tf.ragged.boolean_mask(tf.gather(vocabulary, tokens), keep)
         text = tf.strings.reduce_join(words, axis=1, separator=" ")
-        blank = tf.equal(tf.strings.strip(sentences), "")
+        blank = tf.reduce_all(tf.equal(source, 0), axis=1)  # no words (blank or punctuation)
         return tf.where(blank, tf.fill(tf.shape(text), ""), text)
 
     vectorizer(tf.constant([""]))  # builds the layer (export needs built layers)

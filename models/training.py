@@ -13,6 +13,7 @@ Example:
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -67,15 +68,17 @@ def use_logical_cpus(count):
 
 
 def resolve_jit_compile(config):
-    """XLA on or off: "auto" turns it on only when a GPU is present (measured slower on CPU)."""
+    """XLA on or off: "auto" turns it on only with a GPU and no distribution strategy (XLA
+    recompiles per batch shape; on this CPU it was measured much slower)."""
     if config.jit_compile == "auto":
-        return bool(tf.config.list_physical_devices("GPU"))
+        return bool(tf.config.list_physical_devices("GPU")) and config.strategy == "default"
     return config.jit_compile == "on"
 
 
 def prepare_splits(config, verbose=True):
     """Load the corpus named by `config` and split it as `config` says."""
-    corpus = load_corpus(config.corpus or None, verbose=verbose)
+    corpus = load_corpus(config.corpus or None, skip_bad_lines=config.skip_bad_lines,
+                         verbose=verbose)
     pairs = corpus.pairs
     if config.max_pairs and config.max_pairs < len(pairs):
         # A seeded random sample, in corpus order (the file is sorted by length, so its
@@ -91,6 +94,15 @@ def prepare_splits(config, verbose=True):
     return splits
 
 
+def splits_sha256(splits):
+    """A fingerprint of the exact train/val/test pairs (to check two runs share a split)."""
+    digest = hashlib.sha256()
+    for name in ("train", "val", "test"):
+        for english, spanish in getattr(splits, name):
+            digest.update(f"{name}\t{english}\t{spanish}\n".encode())
+    return digest.hexdigest()
+
+
 def vectorize_pairs(translator, pairs):
     """Pairs -> (English ids (n, len), Spanish `[start] .. [end]` ids (n, len + 1))."""
     source = translator.source_tokenizer.encode([e for e, _ in pairs])
@@ -98,16 +110,19 @@ def vectorize_pairs(translator, pairs):
     return source, target
 
 
-def compile_model(model, config):
+def compile_model(model, config, token_loss=False):
+    """Compile for training; `token_loss=True` (evaluation) adds the exact per-token loss metric
+    (a second softmax over the vocabulary) and leaves XLA off (evaluation batches vary in shape)."""
     optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
     model.compile(
-        jit_compile=resolve_jit_compile(config),
+        jit_compile=False if token_loss else resolve_jit_compile(config),
         optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),
         # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"),
         # Exact per-token averages over all batches (Keras' own average per batch first).
-        weighted_metrics=[MaskedAccuracy(name="accuracy"), MaskedCrossEntropy(name="token_loss")],
+        weighted_metrics=[MaskedAccuracy(name="accuracy")]
+        + ([MaskedCrossEntropy(name="token_loss")] if token_loss else []),
     )
 
 
@@ -121,12 +136,68 @@ def parameter_counts(model):
     return counts
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` (training wall time, validation excluded) and `epoch_steps`
+    (batches trained) to each epoch's logs; an epoch cut short by a time budget counts what
+    it did."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+        self._train_seconds = None
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+
+    def on_test_begin(self, logs=None):  # validation starts: training time ends
+        if self._train_seconds is None:
+            self._train_seconds = time.perf_counter() - self._started
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            seconds = self._train_seconds
+            logs["epoch_seconds"] = time.perf_counter() - self._started if seconds is None else seconds
+            logs["epoch_steps"] = self._steps
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the batch at which `minutes` of wall time have passed."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.minutes = minutes
+
+    def on_train_begin(self, logs=None):
+        self._deadline = time.perf_counter() + 60 * self.minutes
+        self.stopped = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() >= self._deadline:
+            self.model.stop_training = True
+            self.stopped = True
+
+
 def _read_state(out_dir):
     path = os.path.join(out_dir, STATE_FILE)
     if not os.path.isfile(path):
         return None
     with open(path) as f:
         return json.load(f)
+
+
+def _backup_epoch(out_dir):
+    """Epochs completed before an interruption (from Keras' BackupAndRestore metadata)."""
+    path = os.path.join(out_dir, "backup", "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f).get("epoch", 0))
+
+
+def _count_history_rows(out_dir):
+    """Epochs recorded in history.csv (across resumed sessions)."""
+    with open(os.path.join(out_dir, "history.csv")) as f:
+        return max(0, sum(1 for line in f if line.strip()) - 1)
 
 
 def _write_state(out_dir, **values):
@@ -137,6 +208,8 @@ def _write_state(out_dir, **values):
 def _check_resume(config, out_dir, overwrite):
     """Decide between a new run and a resume; return True when resuming."""
     if overwrite and os.path.isdir(out_dir):
+        if os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, "config.json")):
+            raise RunError(f"{out_dir}: not a run folder (no config.json); refusing to delete it")
         shutil.rmtree(out_dir)
     if not os.path.isfile(os.path.join(out_dir, "config.json")):
         return False
@@ -162,6 +235,9 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     say(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
     say(config.to_json())
     keras.utils.set_random_seed(config.seed)
+    # A resumed run continues at this epoch; shuffling and dropout draw from seed + epoch, so
+    # the resumed epochs do not replay the first epochs' order.
+    resumed_epoch = _backup_epoch(out_dir) if resuming else 0
 
     splits = splits or prepare_splits(config, verbose=bool(verbose))
     if resuming:
@@ -186,6 +262,9 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
               f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
     translator.save_vocabularies(out_dir)
     _write_state(out_dir, completed=False)
+    if resumed_epoch:
+        keras.utils.set_random_seed(config.seed + resumed_epoch)
+        say(f"continuing after epoch {resumed_epoch}")
 
     counts = parameter_counts(translator.model)
     say(f"vocabulary: English {source_tok.vocab_size:,}, Spanish {target_tok.vocab_size:,} words")
@@ -196,7 +275,8 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     val_src, val_tgt = vectorize_pairs(translator, splits.val)
     xla = resolve_jit_compile(config)  # XLA compiles per shape: pad to a few bucket lengths
     train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
-                            shuffle=True, seed=config.seed, pad_to_bucket_boundary=xla)
+                            shuffle=True, seed=config.seed + resumed_epoch,
+                            pad_to_bucket_boundary=xla)
     val_ds = make_dataset(val_src, val_tgt, config.batch_size, batching=config.batching,
                           shuffle=False, pad_to_bucket_boundary=xla)
     steps = config.steps_per_epoch or None
@@ -206,11 +286,14 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
           f"val {count_target_tokens(val_tgt):,}")
 
     callbacks = [
+        EpochTimer(),  # first, so the loggers below see epoch_seconds
         keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
         keras.callbacks.CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming),
         keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if config.budget_minutes:
+        callbacks.append(TimeBudget(config.budget_minutes))
     started = time.time()
     history = translator.model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                                    steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
@@ -220,8 +303,14 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
         raise RuntimeError("training stopped: the loss became NaN")
     translator.save(out_dir)
     final = {k: float(v[-1]) for k, v in history.history.items()}
+    # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
+    # full epoch (with `steps_per_epoch`, that cap).
+    tokens = count_target_tokens(train_tgt)
     _write_state(out_dir, completed=True, train_seconds=round(seconds, 1), final_metrics=final,
-                 parameters=counts)
+                 parameters=counts, epochs_run=_count_history_rows(out_dir),
+                 target_tokens_per_batch=round(tokens * config.batch_size / len(train_tgt), 2),
+                 batches_per_epoch=steps or -(-len(train_tgt) // config.batch_size),
+                 split_sha256=splits_sha256(splits))
     say(f"trained in {seconds / 60:.1f} min; "
           + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
     say(f"saved to {out_dir}")

@@ -124,16 +124,19 @@ class Translator:
         return self._compiled[key]
 
     def translate_ids(self, source_ids, strategy="greedy", max_length=None, temperature=1.0,
-                      top_k=0, num_beams=4, alpha=0.6, seed=0):
+                      top_k=0, top_p=1.0, num_beams=4, alpha=0.6, seed=0):
         """(batch, src_len) English ids -> (batch, max_length + 1) Spanish ids from `[start]`.
 
-        `strategy` is "greedy", "sample" (`temperature`, `top_k`, `seed`) or "beam"
+        `strategy` is "greedy", "sample" (`temperature`, `top_k`, `top_p`, `seed`) or "beam"
         (`num_beams`, length penalty `alpha`); see `models/decoding.py`.
         """
         max_length = max_length or self.config.sequence_length
+        if self.config.model == "transformer" and max_length > self.config.sequence_length:
+            raise ValueError(f"max_length={max_length} is longer than the "
+                             f"{self.config.sequence_length} positions this Transformer learned")
         options = {"strategy": strategy}
         if strategy == "sample":
-            options.update(temperature=float(temperature), top_k=int(top_k))
+            options.update(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
         elif strategy == "beam":
             options.update(num_beams=int(num_beams), alpha=float(alpha))
         run = self._decode_function(max_length, options)
@@ -144,7 +147,7 @@ class Translator:
 
     def translate(self, sentences, batch_size=256, return_ids=False, progress=False, seed=0,
                   **decoding):
-        """Translate a list of English strings; blank inputs give blank outputs.
+        """Translate a list of English strings; blank inputs (or only punctuation) give blank outputs.
 
         Sentences are sorted by length and decoded `batch_size` at a time; the output order is
         the input order. `decoding` options go to `translate_ids` (strategy, num_beams, ...).
@@ -153,9 +156,14 @@ class Translator:
         outputs = [""] * len(sentences)
         ids_out = [None] * len(sentences)
         work = [i for i, s in enumerate(sentences) if s.strip()]
-        bar = keras.utils.Progbar(len(work), unit_name="sentence") if progress and work else None
         if work:
             source_ids = self.source_tokenizer.encode([sentences[i] for i in work])
+            # A sentence with no words left (only punctuation) is blank too.
+            has_words = source_ids.any(axis=1)
+            work = [i for i, keep in zip(work, has_words) if keep]
+            source_ids = source_ids[has_words]
+        bar = keras.utils.Progbar(len(work), unit_name="sentence") if progress and work else None
+        if work:
             order = np.argsort((source_ids != 0).sum(axis=1), kind="stable")
             for begin in range(0, len(order), batch_size):
                 chunk = order[begin : begin + batch_size]

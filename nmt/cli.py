@@ -4,6 +4,8 @@
     nmt train --model transformer --preset small --out runs/small
     nmt translate --run runs/small "I love AI." "Where is the station?"
     nmt evaluate --run runs/small --decode beam --num-beams 4
+    nmt compare --runs runs/small-rnn runs/small --out reports/compare
+    nmt compare --train --preset small --budget-minutes 20 --out reports/compare
     nmt export --run runs/small --out exported/small
 
 This module only parses arguments and calls into `models/` and `data/`. Argument and data
@@ -41,16 +43,25 @@ def _add_decoding_arguments(parser):
                         help="GNMT length penalty for --decode beam (0 = none)")
     parser.add_argument("--temperature", type=float, default=1.0, help="for --decode sample")
     parser.add_argument("--top-k", type=int, default=0, help="for --decode sample (0 = all)")
+    parser.add_argument("--top-p", type=float, default=1.0,
+                        help="for --decode sample: nucleus probability mass (1 = all)")
     parser.add_argument("--seed", type=int, default=0, help="for --decode sample")
     parser.add_argument("--batch-size", type=int, default=256, help="sentences decoded at once")
 
 
 def _decoding_options(args):
+    """The decoding options, checked (call before loading a model: errors come at once)."""
+    if args.batch_size < 1:
+        raise CommandError(f"--batch-size {args.batch_size} must be >= 1")
+    if args.top_k < 0:
+        raise CommandError(f"--top-k {args.top_k} must be >= 0")
     options = {"strategy": args.decode}
     if args.decode == "sample":
         if not args.temperature > 0:
             raise CommandError(f"--temperature {args.temperature} must be > 0")
-        options.update(temperature=args.temperature, top_k=args.top_k)
+        if not 0 < args.top_p <= 1:
+            raise CommandError(f"--top-p {args.top_p} must be in (0, 1]")
+        options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     elif args.decode == "beam":
         if args.num_beams < 1:
             raise CommandError(f"--num-beams {args.num_beams} must be >= 1")
@@ -77,7 +88,7 @@ def build_parser():
                        ("max-pairs", int), ("vocab-size", int), ("sequence-length", int),
                        ("embed-dim", int), ("dense-dim", int), ("num-heads", int),
                        ("num-layers", int), ("rnn-units", int), ("dropout", float),
-                       ("learning-rate", float), ("seed", int)):
+                       ("learning-rate", float), ("seed", int), ("budget-minutes", float)):
         train.add_argument(f"--{name}", type=kind, help="override the preset's value")
     train.add_argument("--split", choices=("source", "book"))
     train.add_argument("--batching", choices=("bucket", "fixed"))
@@ -112,6 +123,24 @@ def build_parser():
     evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
     evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
 
+    compare = commands.add_parser(
+        "compare", help="compare trained runs (or train gru, rnn, transformer first) in a report")
+    compare.add_argument("--runs", nargs="+", help="run folders to compare")
+    compare.add_argument("--train", action="store_true",
+                         help="train the models first (same preset, data and budget) into OUT/runs")
+    compare.add_argument("--models", default="gru,rnn,transformer",
+                         help="with --train: comma-separated models (default gru,rnn,transformer)")
+    compare.add_argument("--preset", choices=("tiny", "small", "book"), default="small")
+    compare.add_argument("--budget-minutes", type=float,
+                         help="with --train: wall-clock training budget for each model")
+    compare.add_argument("--epochs", type=int, help="with --train: epochs for each model")
+    compare.add_argument("--max-pairs", type=int, help="with --train: use a random N-pair sample")
+    compare.add_argument("--steps-per-epoch", type=int, help="with --train: cap batches per epoch")
+    compare.add_argument("--out", required=True, help="report folder")
+    compare.add_argument("--corpus", help="corpus file (default: $SPA_ENG_PATH, cache, download)")
+    compare.add_argument("--limit", type=int, default=0, help="score only the first N test sources")
+    compare.add_argument("--num-beams", type=int, default=4)
+
     export = commands.add_parser("export", help="write a TensorFlow SavedModel: strings -> strings")
     export.add_argument("--run", required=True)
     export.add_argument("--out", required=True, help="SavedModel folder to write")
@@ -122,22 +151,18 @@ def build_parser():
 
 
 def cmd_data(args):
-    from data.corpus import load_corpus, split_corpus
+    from data.corpus import group_references, load_corpus, split_corpus
 
     corpus = load_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines)
+    print(f"sha256 {corpus.sha256}: " + ("the book's spa.txt, verified" if corpus.is_book_corpus
+                                          else "not the book's spa.txt (another version or file)"))
     splits = split_corpus(corpus.pairs, seed=args.seed, mode=args.split)
     print(f"split '{args.split}' (seed {args.seed}):")
     for name in ("train", "val", "test"):
         pairs = getattr(splits, name)
         print(f"  {name:5s} {len(pairs):>8,} pairs  {len({e for e, _ in pairs}):>8,} English sources")
-    multi = sum(1 for refs in _group(corpus.pairs).values() if len(refs) > 1)
+    multi = sum(1 for refs in group_references(corpus.pairs).values() if len(refs) > 1)
     print(f"English sentences with several translations: {multi:,}")
-
-
-def _group(pairs):
-    from data.corpus import group_references
-
-    return group_references(pairs)
 
 
 def cmd_train(args):
@@ -151,12 +176,12 @@ def cmd_train(args):
         "epochs", "batch_size", "steps_per_epoch", "max_pairs", "vocab_size", "sequence_length",
         "embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "dropout",
         "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus",
-        "precision", "jit_compile")}
+        "precision", "jit_compile", "budget_minutes")}
     if args.no_positional:
         overrides["positional"] = False
-    config = resolve_config(args.model, args.preset, **overrides)
     if args.skip_bad_lines:
-        raise CommandError("--skip-bad-lines is for `nmt data`; clean the corpus before training")
+        overrides["skip_bad_lines"] = True
+    config = resolve_config(args.model, args.preset, **overrides)
     train(config, args.out, overwrite=args.overwrite, verbose=2 if args.quiet else 1)
 
 
@@ -168,7 +193,7 @@ def _read_inputs(args):
     if args.input and args.input != "-":
         if not os.path.isfile(args.input):
             raise CommandError(f"{args.input}: input file not found")
-        with open(args.input, encoding="utf-8") as f:
+        with open(args.input, encoding="utf-8-sig") as f:
             text = f.read()
     else:
         text = sys.stdin.read()
@@ -181,13 +206,17 @@ def _read_inputs(args):
 def cmd_translate(args):
     from models.translator import Translator
 
+    options = _decoding_options(args)
     sentences = _read_inputs(args)
     translator = Translator.load(args.run)
+    if options.get("top_k", 0) > translator.target_tokenizer.vocab_size:
+        raise CommandError(f"--top-k {args.top_k} is larger than the vocabulary "
+                           f"({translator.target_tokenizer.vocab_size:,})")
     for i in translator.overlong(sentences):
         print(f"warning: input line {i + 1} is longer than {translator.config.sequence_length} "
               "words and was truncated", file=sys.stderr)
     outputs, ids = translator.translate(sentences, batch_size=args.batch_size, seed=args.seed,
-                                        return_ids=True, **_decoding_options(args))
+                                        return_ids=True, **options)
     sys.stdout.write("".join(line + "\n" for line in outputs))
     if args.plot_attention:
         from models.plotting import plot_attention
@@ -210,15 +239,19 @@ def cmd_evaluate(args):
     from models.training import prepare_splits
     from models.translator import Translator
 
+    options = _decoding_options(args)
+    if args.limit < 0:
+        raise CommandError(f"--limit {args.limit} must be >= 0")
     translator = Translator.load(args.run)
     config = translator.config
     if args.corpus:
         config.corpus = args.corpus
+    if args.skip_bad_lines:
+        config.skip_bad_lines = True
     splits = prepare_splits(config)
     pairs = getattr(splits, args.split_name)
     report = evaluate_translator(translator, pairs, limit=args.limit, batch_size=args.batch_size,
-                                 progress=sys.stdout.isatty(), seed=args.seed,
-                                 **_decoding_options(args))
+                                 progress=sys.stdout.isatty(), seed=args.seed, **options)
     report["run"] = args.run
     report["split"] = args.split_name
     rows = [("masked accuracy", f"{report['masked_accuracy']:.4f}"), ("loss", f"{report['loss']:.4f}"),
@@ -240,6 +273,28 @@ def cmd_evaluate(args):
     print(f"report written to {path}")
 
 
+def cmd_compare(args):
+    from models.compare import MODEL_ORDER, compare_runs, train_and_compare
+
+    if args.train == bool(args.runs):
+        raise CommandError("give either --runs RUN [RUN ...] or --train")
+    if args.runs:
+        compare_runs(args.runs, args.out, corpus=args.corpus, limit=args.limit,
+                     num_beams=args.num_beams)
+        return
+    models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in models if m not in MODEL_ORDER]
+    if unknown or not models:
+        raise CommandError(f"--models {args.models}: choose from {','.join(MODEL_ORDER)}")
+    if not args.budget_minutes and not args.epochs:
+        raise CommandError("with --train, give --budget-minutes M or --epochs N")
+    overrides = {k: v for k, v in (("max_pairs", args.max_pairs),
+                                   ("steps_per_epoch", args.steps_per_epoch)) if v}
+    train_and_compare(models, args.preset, args.budget_minutes, args.out, corpus=args.corpus,
+                      epochs=args.epochs, overrides=overrides, limit=args.limit,
+                      num_beams=args.num_beams)
+
+
 def cmd_export(args):
     from models.export import export_saved_model
     from models.translator import Translator
@@ -252,7 +307,7 @@ def cmd_export(args):
 
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "translate": cmd_translate,
-            "evaluate": cmd_evaluate, "export": cmd_export}
+            "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export}
 
 
 def main(argv=None):

@@ -43,6 +43,32 @@ def run_nmt(*args, env=None, input_text=None, timeout=300):
                           input=input_text, capture_output=True, text=True, timeout=timeout)
 
 
+def run_chapter(name, out, corpus_path=None):
+    """Run `python chapters/NAME.py --quick --out OUT` from the checkout; assert it exits 0 and
+    that its checks ran and held; return its stdout. `corpus_path` sets $SPA_ENG_PATH."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if corpus_path:
+        env["SPA_ENG_PATH"] = corpus_path
+    result = subprocess.run(
+        [sys.executable, f"chapters/{name}.py", "--quick", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, (
+        f"{name} exited {result.returncode}:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+    assert "[check]" in result.stdout
+    assert "CHECK FAILED" not in result.stdout + result.stderr
+    return result.stdout
+
+
+def assert_sections_and_figures(stdout, out, sections, figures):
+    """Every `## section` title was printed and every figure was written (non-trivially)."""
+    for title in sections:
+        assert f"## {title}" in stdout, f"section {title!r} missing"
+    for figure in figures:
+        path = out / figure
+        assert path.is_file() and path.stat().st_size > 1000, f"{figure} missing or empty"
+
+
 def assert_config_round_trip(layer, *args, **kwargs):
     """A layer rebuilt from `get_config()` with the same weights gives the same outputs."""
     expected = keras.tree.flatten(layer(*args, **kwargs))

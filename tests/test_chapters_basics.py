@@ -1,41 +1,13 @@
 """Chapter scripts 01-06 run in quick mode, check their claims, and write their figures;
 the sinusoidal encoding they use has the paper's values."""
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
 from models.sinusoidal_encoding import SinusoidalEncoding, sinusoidal_encoding
-from tests.conftest import assert_config_round_trip, assert_saved_model_round_trip
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run_chapter(name, out):
-    """Run `python chapters/NAME.py --quick --out OUT` from the checkout; return its stdout."""
-    result = subprocess.run(
-        [sys.executable, f"chapters/{name}.py", "--quick", "--out", str(out)],
-        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, (
-        f"{name} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    assert "[check]" in result.stdout
-    assert "CHECK FAILED" not in result.stdout + result.stderr
-    return result.stdout
-
-
-def assert_sections_and_figures(stdout, out, sections, figures):
-    for title in sections:
-        assert f"## {title}" in stdout, f"section {title!r} missing"
-    for figure in figures:
-        path = out / figure
-        assert path.is_file() and path.stat().st_size > 1000, f"{figure} missing or empty"
-
+from tests.conftest import (assert_config_round_trip, assert_saved_model_round_trip,
+                            assert_sections_and_figures, run_chapter)
 
 @pytest.mark.slow
 def test_tokens_and_embeddings_lesson_checks_parameter_formula(tmp_path):

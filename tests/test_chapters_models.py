@@ -5,33 +5,11 @@ the lessons that train (08-10, 12) read the real corpus through $SPA_ENG_PATH an
 when it is not found.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.test_chapters_basics import assert_sections_and_figures
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import assert_sections_and_figures, run_chapter
 
 pytestmark = pytest.mark.slow
-
-
-def run_chapter(name, out, corpus_path=None):
-    """Run a chapter script in quick mode; assert it exits 0 and checks pass; return stdout."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if corpus_path:
-        env["SPA_ENG_PATH"] = corpus_path
-    result = subprocess.run(
-        [sys.executable, f"chapters/{name}.py", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, (
-        f"{name} exited {result.returncode}:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
-    assert "[check]" in result.stdout
-    assert "CHECK FAILED" not in result.stdout + result.stderr
-    return result.stdout
 
 
 def test_encoder_block_step_by_step_equals_the_layer(tmp_path):
@@ -102,3 +80,14 @@ def test_why_transformers_lesson_buckets_partition_the_test_set(tmp_path, corpus
     for bucket in ("1-5", "6-10", "11-15", "16+"):
         assert f"\n{bucket} " in stdout
     assert "faster per step at" in stdout and "better:" in stdout
+
+
+def test_compare_lesson_writes_the_report_for_three_models(tmp_path, corpus_path):
+    stdout = run_chapter("13_rnn_vs_transformer", tmp_path, corpus_path)
+    assert_sections_and_figures(
+        stdout, tmp_path / "13_compare",
+        ["Training the three models the same way", "The report", "Size and speed", "Scores",
+         "Longer sentences"],
+        ["learning_curves.png", "bleu_by_length.png", "attention_rnn.png",
+         "attention_transformer.png"])
+    assert "the length buckets partition the test sources" in stdout

@@ -106,6 +106,7 @@ def test_group_references_collects_all_translations(tiny_pairs):
 def test_real_corpus_counts_and_split_has_no_shared_source(corpus_path):
     corpus = read_corpus(corpus_path)
     assert len(corpus.pairs) == 118_964
+    assert corpus.is_book_corpus
     splits = split_corpus(corpus.pairs, seed=1337, mode="source")
     train = {e for e, _ in splits.train}
     assert not train & {e for e, _ in splits.test}

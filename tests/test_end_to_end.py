@@ -24,7 +24,19 @@ def tiny_run(tmp_path_factory, corpus_path):
     out = str(tmp_path_factory.mktemp("runs") / "tiny")
     result = run_nmt("train", "--out", out, "--corpus", corpus_path, *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "parameters:" in result.stdout
+    printed = int(result.stdout.split("parameters: ")[1].split(" ")[0].replace(",", ""))
+    from models.translator import Translator
+
+    assert printed == Translator.load(out).model.count_params()
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_rnn_run(tmp_path_factory, corpus_path):
+    """A tiny GRU-with-attention translator trained for a few steps by `nmt train`."""
+    out = str(tmp_path_factory.mktemp("runs") / "tiny-rnn")
+    result = run_nmt("train", "--model", "rnn", "--out", out, "--corpus", corpus_path, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 
@@ -95,12 +107,9 @@ def test_exported_saved_model_serves_without_this_project(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("model", ["transformer", "rnn"])
-def test_translate_plots_one_attention_heatmap_per_sentence(model, tmp_path, corpus_path, tiny_run):
-    run = tiny_run
-    if model == "rnn":
-        run = str(tmp_path / "rnn")
-        trained = run_nmt("train", "--model", "rnn", "--out", run, "--corpus", corpus_path, *TINY)
-        assert trained.returncode == 0, trained.stderr[-3000:]
+def test_translate_plots_one_attention_heatmap_per_sentence(model, tmp_path, tiny_run,
+                                                            tiny_rnn_run):
+    run = tiny_run if model == "transformer" else tiny_rnn_run
     plots = tmp_path / "plots"
     result = run_nmt("translate", "--run", run, "--plot-attention", str(plots),
                      "Where is the station?", "", "I love AI.")
@@ -163,3 +172,50 @@ def test_mirrored_training_on_two_logical_cpus_matches_one_device(tmp_path, corp
     # The mirrored run saved a model that loads and translates in a new process.
     result = run_nmt("translate", "--run", str(tmp_path / "mirrored"), "Go.")
     assert result.returncode == 0 and result.stdout.count("\n") == 1
+
+
+def test_cached_greedy_equals_full_recompute_on_real_sentences(tiny_run):
+    import numpy as np
+
+    from models.translator import Translator
+    from tests.test_models import _greedy_by_full_recompute
+
+    translator = Translator.load(tiny_run)
+    sentences = ["Where is the station?", "I love you.", "Tom is reading a book in the garden.",
+                 "We will go to the beach tomorrow if it does not rain.", "Go."]
+    source = translator.source_tokenizer.encode(sentences)
+    target = translator.target_tokenizer
+    expected = _greedy_by_full_recompute(translator.model, source, target.start_id, target.end_id,
+                                         translator.config.sequence_length)
+    got = translator.translate_ids(source)
+    np.testing.assert_array_equal(got[:, : expected.shape[1]], expected)
+
+
+def test_compare_report_has_every_section_and_matches_evaluate(tiny_run, tiny_rnn_run, tmp_path,
+                                                               corpus_path):
+    out = tmp_path / "report"
+    result = run_nmt("compare", "--runs", tiny_rnn_run, tiny_run, "--out", str(out),
+                     "--corpus", corpus_path, "--limit", "150")
+    assert result.returncode == 0, result.stderr[-3000:]
+    markdown = (out / "report.md").read_text()
+    for section in ("## Summary", "## Parameters", "## Training", "## Learning curves",
+                    "## Test scores", "## BLEU by source length", "## Speed", "## Translations",
+                    "## Cross-attention"):
+        assert section in markdown, section
+    for figure in ("learning_curves.png", "bleu_by_length.png", "attention_tiny.png",
+                   "attention_tiny-rnn.png"):
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG", figure
+        assert f"]({figure})" in markdown
+    report = json.load(open(out / "report.json"))
+    assert len(report["sentences"]) == 20
+    for name, run in (("tiny", tiny_run), ("tiny-rnn", tiny_rnn_run)):
+        entry = report["runs"][name]
+        assert len(entry["translations"]) == 20
+        parts = entry["parameters"]
+        assert parts["total"] == sum(parts[k] for k in ("embeddings", "encoder", "decoder", "output"))
+        evaluated = run_nmt("evaluate", "--run", run, "--corpus", corpus_path, "--limit", "150",
+                            "--json", str(tmp_path / f"{name}.json"))
+        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+        direct = json.load(open(tmp_path / f"{name}.json"))
+        for key in ("masked_accuracy", "bleu", "chrf"):
+            assert entry["greedy"][key] == direct[key], (name, key)

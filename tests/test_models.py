@@ -190,3 +190,21 @@ def test_export_round_trip_matches_translator(tmp_path, tiny_pairs):
     restored = tf.saved_model.load(str(tmp_path / "exported"))
     got = [s.decode() for s in restored.translate(tf.constant(sentences)).numpy()]
     assert got == translator.translate(sentences)
+
+
+def test_top_k_and_top_p_sample_only_from_the_best_tokens():
+    # Probabilities 0.5, 0.3, 0.15, 0.05 for tokens 0..3.
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 64))
+
+    def next_fn(tokens, cache, index):
+        return logits, cache
+
+    def sampled(**options):
+        tokens = decode(next_fn, tf.fill([64], 9), {}, 30, end_id=-1, strategy="sample", seed=3,
+                        **options).numpy()
+        return set(tokens[:, 1:].ravel().tolist())
+
+    assert sampled() == {0, 1, 2, 3}
+    assert sampled(top_k=2) == {0, 1}
+    assert sampled(top_p=0.7) == {0, 1}  # 0.5 < 0.7 <= 0.5 + 0.3
+    assert sampled(top_p=0.4) == {0}
