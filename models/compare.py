@@ -22,7 +22,7 @@ from data.corpus import group_references
 from data.vectorize import normalize_like_book
 from models.config import RunError, resolve_config
 from models.evaluation import LENGTH_BUCKETS, bucket_name, evaluate_translator
-from models.training import _read_state, prepare_splits, train
+from models.training import read_state, prepare_splits, train
 from models.translator import Translator
 
 # Config fields that must agree for runs to be compared on the same test set (runs trained by
@@ -105,7 +105,7 @@ def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True):
         raise RunError("run folders must have different names")
     configs = [t.config for t in translators.values()]
     first = configs[0]
-    fingerprints = {(_read_state(run) or {}).get("split_sha256") for run in runs}
+    fingerprints = {(read_state(run) or {}).get("split_sha256") for run in runs}
     if len(fingerprints) > 1 and None not in fingerprints:
         raise RunError("runs were trained on different data (their splits differ); "
                        "compare runs trained on the same corpus with the same data settings")
@@ -129,7 +129,7 @@ def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True):
         if verbose:
             print(f"evaluating {name} ({translator.config.model}) on {len(sources):,} sources")
         history = read_history(run)
-        state = _read_state(run) or {}
+        state = read_state(run) or {}
         speed = training_speed(history, state)
         greedy = evaluate_translator(translator, test)
         beam = evaluate_translator(translator, test, strategy="beam", num_beams=num_beams)
@@ -322,7 +322,7 @@ def train_and_compare(models, preset, budget_minutes, out, corpus=None, epochs=N
             values["epochs"] = epochs
         config = resolve_config(model, preset, **values)
         run = os.path.join(out, "runs", model)
-        state = _read_state(run) or {}
+        state = read_state(run) or {}
         if not state.get("completed"):
             train(config, run, verbose=2 if verbose else 0)
         runs.append(run)

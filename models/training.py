@@ -169,15 +169,14 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._deadline = time.perf_counter() + 60 * self.minutes
-        self.stopped = False
 
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() >= self._deadline:
             self.model.stop_training = True
-            self.stopped = True
 
 
-def _read_state(out_dir):
+def read_state(out_dir):
+    """The run folder's train_state.json (completed, timings, counts), or None."""
     path = os.path.join(out_dir, STATE_FILE)
     if not os.path.isfile(path):
         return None
@@ -213,7 +212,7 @@ def _check_resume(config, out_dir, overwrite):
         shutil.rmtree(out_dir)
     if not os.path.isfile(os.path.join(out_dir, "config.json")):
         return False
-    state = _read_state(out_dir) or {}
+    state = read_state(out_dir) or {}
     if state.get("completed"):
         raise RunError(f"{out_dir}: this run is already trained; pass --overwrite to train it again")
     saved = dataclasses.asdict(Translator.load_config(out_dir))
