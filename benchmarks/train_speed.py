@@ -39,7 +39,21 @@ MODELS = {  # name: (model, preset)
     "small_rnn": ("rnn", "small"),
     "book_gru": ("gru", "book"),
 }
-VARIANTS = ("book", "default", "bf16", "xla")
+# Variant: config overrides on top of this project's defaults ("book" replaces them).
+VARIANTS = {
+    "book": {},
+    "default": {},
+    "bf16": dict(precision="mixed_bfloat16"),
+    "fp32": dict(precision="float32"),
+    "unfused": dict(fused_optimizer=False),  # Keras' own optimizer update
+    "all_positions": dict(select_tokens=False),  # output layer on padding too
+    "fixed": dict(batching="fixed"),  # the book's batches (padded to 20), the rest as default
+    "trim": dict(batching="trim"),  # the book's random batches, padded per batch
+    "bucket": dict(batching="bucket"),  # batches of similar lengths, padded per batch
+    # Batches of similar lengths holding about as many real target tokens as the book's.
+    "tokens": dict(batching="bucket", max_tokens=576),
+    "xla": dict(jit_compile="on"),
+}
 
 
 def matmul_peak(dtype, n=2048, repeats=10):
@@ -58,9 +72,11 @@ def matmul_peak(dtype, n=2048, repeats=10):
     return 2 * n**3 / best / 1e9
 
 
-def forward_flops(config, batch, src_len, tgt_len):
-    """Matmul FLOPs of one forward pass (2 per multiply-add) at these padded shapes."""
+def forward_flops(config, batch, src_len, tgt_len, output_tokens=None):
+    """Matmul FLOPs of one forward pass (2 per multiply-add) at these padded shapes; the output
+    layer runs on `output_tokens` rows (default: every position, batch x tgt_len)."""
     b, s, t, v = batch, src_len, tgt_len, config.vocab_size
+    rows = b * t if output_tokens is None else output_tokens
     if config.model == "transformer":
         d, f, n = config.embed_dim, config.dense_dim, config.num_layers
 
@@ -70,13 +86,13 @@ def forward_flops(config, batch, src_len, tgt_len):
 
         encoder = attention(s, s) + 2 * 2 * b * s * d * f
         decoder = attention(t, t) + attention(t, s) + 2 * 2 * b * t * d * f
-        return n * (encoder + decoder) + 2 * b * t * d * v
+        return n * (encoder + decoder) + 2 * rows * d * v
     u, e = config.rnn_units, config.embed_dim
     gru_step = 2 * 3 * (e * u + u * u)  # per sequence per time step
     flops = b * (2 * s + t) * gru_step  # bidirectional encoder + decoder
     if config.model == "rnn":
         flops += 2 * b * s * u * u + 2 * 2 * b * t * s * u + 2 * b * t * 2 * u * u
-    return flops + 2 * b * t * u * v
+    return flops + 2 * rows * u * v
 
 
 def prepare(data_dir, vocab_size=15000, sequence_length=20):
@@ -99,36 +115,39 @@ def prepare(data_dir, vocab_size=15000, sequence_length=20):
              vocab=np.array([english.vocab_size, spanish.vocab_size]))
 
 
-def worker(data_dir, name, variant, steps, warmup):
-    """Train `steps` timed steps (after `warmup`) of one model and variant; print JSON."""
+def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
+    """Train one model and variant, time `steps` steps after `warmup`; print JSON.
+
+    With `target_tokens` > 0 (the real target tokens the book-style run saw), training goes on
+    past `steps` until as many tokens were seen, so validation accuracies compare at equal data.
+    """
     import keras
     import numpy as np
 
     from data.pipeline import make_dataset
     from models.config import resolve_config
     from models.metrics import MaskedAccuracy
-    from models.training import compile_model
+    from models.token_selection import build_training_model
+    from models.training import compile_model, resolve_precision
     from models.translator import build_model
 
     ids = np.load(os.path.join(data_dir, "ids.npz"))
     src_vocab, tgt_vocab = (int(x) for x in ids["vocab"])
     model_name, preset = MODELS[name]
-    overrides = {}
+    overrides = dict(batch_size=64)
     if variant == "book":
-        overrides = dict(batching="fixed", batch_size=64, precision="float32", jit_compile="off")
-    elif variant == "default":
-        overrides = dict(batching="bucket")
-    elif variant == "bf16":
-        overrides = dict(batching="bucket", precision="mixed_bfloat16")
-    elif variant == "xla":
-        overrides = dict(batching="bucket", jit_compile="on")
+        overrides = dict(batching="fixed", batch_size=64, precision="float32", jit_compile="off",
+                         select_tokens=False, fused_optimizer=False)
+    for part in variant.split("+"):  # e.g. "trim+bf16": both sets of overrides
+        overrides.update(VARIANTS[part])
     config = resolve_config(model_name, preset, **overrides)
-    keras.utils.set_random_seed(1337)
+    config.precision = resolve_precision(config.precision)
+    keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(config.precision)
     model = build_model(config, src_vocab, tgt_vocab)
     keras.config.set_dtype_policy("float32")
     if variant == "book":
-        # The book's output layer: softmax probabilities, loss on probabilities.
+        # The book's output layer: softmax probabilities, loss on probabilities, Keras RMSprop.
         probabilities = keras.layers.Activation("softmax", dtype="float32")(model.output)
         model = keras.Model(model.input, probabilities)
         model.compile(optimizer=keras.optimizers.RMSprop(), jit_compile=False,
@@ -136,35 +155,60 @@ def worker(data_dir, name, variant, steps, warmup):
                           reduction="mean_with_sample_weight"),
                       weighted_metrics=[MaskedAccuracy(name="accuracy")])
     else:
+        if config.select_tokens:
+            model = build_training_model(model)
         compile_model(model, config)
-    xla = variant == "xla"
-    ds = make_dataset(ids["train_src"], ids["train_tgt"], config.batch_size,
-                      batching=config.batching, shuffle=True, seed=1337,
-                      pad_to_bucket_boundary=xla)
-    batches = list(ds.repeat().take(warmup + steps).as_numpy_iterator())
-    for inputs, targets, weights in batches[:warmup]:
+    xla = config.jit_compile == "on"
+
+    def batches(source, target, shuffle):
+        ds = make_dataset(source, target, config.batch_size, batching=config.batching,
+                          shuffle=shuffle, seed=seed, pad_to_bucket_boundary=xla,
+                          loss_mask=config.select_tokens, max_tokens=config.max_tokens)
+        for batch in ds.repeat().as_numpy_iterator() if shuffle else ds.as_numpy_iterator():
+            inputs, targets = batch[0], batch[1]
+            weights = batch[2] if len(batch) == 3 else None
+            yield inputs, targets, weights, int((targets != 0).sum())
+
+    train_batches = batches(ids["train_src"], ids["train_tgt"], shuffle=True)
+    seen = 0
+    for _ in range(warmup):
+        inputs, targets, weights, n = next(train_batches)
         model.train_on_batch(inputs, targets, sample_weight=weights)
+        seen += n
     tokens = flops = 0.0
+    timed = 0
     started = time.perf_counter()
-    for inputs, targets, weights in batches[warmup:]:
+    while timed < steps or seen < target_tokens:
+        inputs, targets, weights, n = next(train_batches)
         model.train_on_batch(inputs, targets, sample_weight=weights)
-        tokens += float(weights.sum())
+        tokens += n
+        seen += n
+        timed += 1
         b, s = inputs["english"].shape
-        flops += 3 * forward_flops(config, b, s, inputs["spanish"].shape[1])
+        flops += 3 * forward_flops(config, b, s, inputs["spanish"].shape[1],
+                                   output_tokens=n if config.select_tokens else None)
     seconds = time.perf_counter() - started
-    val = make_dataset(ids["val_src"], ids["val_tgt"], 64, batching=config.batching,
-                       shuffle=False, pad_to_bucket_boundary=xla)
-    accuracy = model.evaluate(val, verbose=0, return_dict=True)["accuracy"]
+    correct = total = 0.0
+    for inputs, targets, weights, n in batches(ids["val_src"], ids["val_tgt"], shuffle=False):
+        predicted = np.argmax(model.predict_on_batch(inputs), axis=-1)
+        if weights is None:  # logits of the real tokens only, in row-major order
+            correct += float(np.sum(predicted == targets[targets != 0]))
+        else:
+            correct += float(np.sum((predicted == targets) * weights))
+        total += n
     print(json.dumps({
         "tokens_per_s": tokens / seconds,
-        "seconds_per_step": seconds / steps,
+        "seconds_per_step": seconds / timed,
+        "steps": timed + warmup,
         "gflops_per_s": flops / seconds / 1e9,
-        "tokens": tokens,
-        "val_accuracy": float(accuracy),
+        "tokens_seen": seen,
+        "val_accuracy": correct / total,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "batching": config.batching,
         "precision": config.precision,
-        "jit_compile": variant == "xla",
+        "jit_compile": xla,
+        "select_tokens": config.select_tokens,
+        "fused_optimizer": config.fused_optimizer,
     }))
 
 
@@ -175,19 +219,26 @@ def main():
     parser.add_argument("--models", default=",".join(MODELS), help=f"from {list(MODELS)}")
     parser.add_argument("--variants", default="book,default,bf16",
                         help=f"from {list(VARIANTS)} (book and default always run)")
-    parser.add_argument("--worker", nargs=3, metavar=("DATA", "MODEL", "VARIANT"),
+    parser.add_argument("--equal-tokens", action=argparse.BooleanOptionalAction, default=True,
+                        help="train each variant on as many real target tokens as the book-style "
+                             "run saw (so validation accuracies compare at equal data)")
+    parser.add_argument("--seed", type=int, default=1337,
+                        help="initial weights, shuffling and dropout (the same for every variant)")
+    parser.add_argument("--worker", nargs=4, metavar=("DATA", "MODEL", "VARIANT", "TOKENS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.worker[2], args.steps, args.warmup)
+        worker(*args.worker[:3], args.steps, args.warmup, int(args.worker[3]), args.seed)
         return
 
     names = [n for n in args.models.split(",") if n]
     unknown = [n for n in names if n not in MODELS]
-    variants = ["book", "default"] + [v for v in args.variants.split(",")
-                                      if v in VARIANTS and v not in ("book", "default")]
+    asked = [v for v in args.variants.split(",") if v]
+    variants = ["book", "default"] + [v for v in asked if v not in ("book", "default")]
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
+    if any(part not in VARIANTS for v in asked for part in v.split("+")):
+        parser.error(f"unknown variants in {asked}; choose from {list(VARIANTS)}")
     import tensorflow as tf
 
     peaks = {"fp32": matmul_peak(tf.float32), "bf16": matmul_peak(tf.bfloat16)}
@@ -199,21 +250,26 @@ def main():
         for name in names:
             results[name] = {}
             for variant in variants:
+                target = results[name]["book"]["tokens_seen"] \
+                    if args.equal_tokens and variant != "book" else 0
                 command = [sys.executable, os.path.abspath(__file__), "--steps", str(args.steps),
-                           "--warmup", str(args.warmup), "--worker", data_dir, name, variant]
+                           "--warmup", str(args.warmup), "--seed", str(args.seed),
+                           "--worker", data_dir, name, variant,
+                           str(target)]
                 done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
                 if done.returncode != 0:
                     print(done.stderr[-3000:], file=sys.stderr)
                     raise SystemExit(f"worker {name}/{variant} failed")
                 results[name][variant] = json.loads(done.stdout.strip().splitlines()[-1])
                 r = results[name][variant]
-                print(f"{name:18s} {variant:8s} {r['tokens_per_s']:8.0f} tok/s "
+                print(f"{name:18s} {variant:13s} {r['tokens_per_s']:8.0f} tok/s "
                       f"{r['seconds_per_step']:6.3f} s/step {r['gflops_per_s']:6.1f} GFLOP/s "
+                      f"{r['steps']} steps, {r['tokens_seen']:,} tokens, "
                       f"val acc {r['val_accuracy']:.4f} peak {r['peak_memory_mb']:.0f} MB",
                       flush=True)
 
     summary = {}
-    print(f"\n{'model':18s} {'variant':8s} {'tokens/s':>9s} {'vs book':>8s} {'GFLOP/s':>8s} "
+    print(f"\n{'model':18s} {'variant':13s} {'tokens/s':>9s} {'vs book':>8s} {'GFLOP/s':>8s} "
           f"{'% peak':>7s} {'val acc':>8s} {'peak MB':>8s}")
     for name, by_variant in results.items():
         book = by_variant["book"]["tokens_per_s"]
@@ -221,7 +277,7 @@ def main():
             peak = peaks["bf16" if r["precision"] == "mixed_bfloat16" else "fp32"]
             r["speedup"] = r["tokens_per_s"] / book
             r["percent_of_matmul_peak"] = 100 * r["gflops_per_s"] / peak
-            print(f"{name:18s} {variant:8s} {r['tokens_per_s']:9.0f} {r['speedup']:7.2f}x "
+            print(f"{name:18s} {variant:13s} {r['tokens_per_s']:9.0f} {r['speedup']:7.2f}x "
                   f"{r['gflops_per_s']:8.1f} {r['percent_of_matmul_peak']:6.1f}% "
                   f"{r['val_accuracy']:8.4f} {r['peak_memory_mb']:8.0f}")
         default = by_variant["default"]
@@ -230,7 +286,9 @@ def main():
             "default_tokens_per_s": round(default["tokens_per_s"], 1),
             "speedup": round(default["speedup"], 2),
             "step_gflops_per_s": round(default["gflops_per_s"], 1),
-            "matmul_peak_gflops_per_s": round(peaks["fp32"], 1),
+            "matmul_peak_gflops_per_s": round(
+                peaks["bf16" if default["precision"] == "mixed_bfloat16" else "fp32"], 1),
+            "fp32_matmul_peak_gflops_per_s": round(peaks["fp32"], 1),
             "bf16_matmul_peak_gflops_per_s": round(peaks["bf16"], 1),
             "book_style_val_accuracy": round(by_variant["book"]["val_accuracy"], 4),
             "default_val_accuracy": round(default["val_accuracy"], 4),

@@ -3,8 +3,9 @@
 `sample_weights` is 1.0 on real target tokens and 0.0 on padding, so the loss and the accuracy
 count real tokens only (the book's 2nd-edition code counts padding too).
 
-Two batching modes:
+Three batching modes:
 - "fixed": the book's batches, every sequence padded to the full length (20).
+- "trim": the book's random batches, each padded only to its own longest sentence.
 - "bucket": sentences of similar length are batched together and each batch is padded only to
   its own longest sentence (most of the corpus is 5-10 words long, so most padding disappears).
 
@@ -19,7 +20,7 @@ Example:
 import numpy as np
 import tensorflow as tf
 
-BATCHING_CHOICES = ("fixed", "bucket")
+BATCHING_CHOICES = ("fixed", "trim", "bucket")
 DEFAULT_BUCKET_BOUNDARIES = (6, 8, 10, 12, 15)
 
 
@@ -29,6 +30,16 @@ def _split_target(source, target):
     next_tokens = target[:, 1:]
     weights = tf.cast(tf.not_equal(next_tokens, 0), tf.float32)
     return {"english": source, "spanish": decoder_inputs}, next_tokens, weights
+
+
+def _split_target_with_loss_mask(source, target):
+    """As `_split_target`, with the real-token mask as a model input instead of sample weights
+    (for `models.token_selection.build_training_model`)."""
+    next_tokens = target[:, 1:]
+    # int64 0/1 rather than bool: tf.distribute averages a first batch across replicas.
+    inputs = {"english": source, "spanish": target[:, :-1],
+              "loss_mask": tf.cast(tf.not_equal(next_tokens, 0), target.dtype)}
+    return inputs, next_tokens
 
 
 def _trimmer(round_to=None):
@@ -55,6 +66,16 @@ def _trimmer(round_to=None):
     return trim
 
 
+def _bucket_batch_sizes(batch_size, bucket_boundaries, max_tokens, full_length):
+    """Sentences per batch in each bucket: `batch_size`, or the `max_tokens` budget divided by
+    the bucket's longest length (lengths < boundary i go to bucket i; the last bucket's longest
+    is the full sequence length)."""
+    if not max_tokens:
+        return [batch_size] * (len(bucket_boundaries) + 1)
+    longest = [b - 1 for b in bucket_boundaries] + [max(full_length, bucket_boundaries[-1])]
+    return [max(1, max_tokens // length) for length in longest]
+
+
 def make_dataset(
     source_ids,
     target_ids,
@@ -65,6 +86,8 @@ def make_dataset(
     bucket_boundaries=DEFAULT_BUCKET_BOUNDARIES,
     drop_remainder=False,
     pad_to_bucket_boundary=False,
+    loss_mask=False,
+    max_tokens=0,
 ):
     """Build the training / evaluation dataset from vectorized ids.
 
@@ -72,18 +95,27 @@ def make_dataset(
         source_ids: int array (n, src_len), 0-padded English ids.
         target_ids: int array (n, tgt_len + 1), 0-padded `[start] ... [end]` Spanish ids.
         batch_size: int. Sentences per batch (the global batch under a distribution strategy).
-        batching: "fixed" (pad to full length, like the book) or "bucket" (pad per batch).
+        batching: "fixed" (pad to full length, like the book), "trim" (the book's random
+            batches, padded per batch) or "bucket" (batches of similar lengths, padded per batch).
         shuffle: bool. Reshuffle every epoch (the cache comes before the shuffle, so it does).
         seed: int or None. Shuffle seed.
         bucket_boundaries: token lengths separating the buckets in "bucket" mode.
         drop_remainder: bool. Drop the last incomplete batch (keeps shapes static).
         pad_to_bucket_boundary: bool. In "bucket" mode, pad each side to the next bucket
             boundary rather than to the batch's longest sentence (few shapes, for XLA).
+        max_tokens: int. In "bucket" mode, batch by a token budget instead of `batch_size`:
+            each bucket's batches hold max_tokens // (its longest length) sentences, so every
+            batch has about the same number of tokens (fairseq's --max-tokens). 0 = off.
+        loss_mask: bool. Yield `({"english", "spanish", "loss_mask"}, next_tokens)` (the real-token
+            mask as an input, for a model that computes logits on real tokens only) instead of
+            `({"english", "spanish"}, next_tokens, sample_weights)`.
     """
     if batching not in BATCHING_CHOICES:
         raise ValueError(f"batching={batching!r} is not one of {BATCHING_CHOICES}")
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
+    if max_tokens < 0 or (max_tokens and batching != "bucket"):
+        raise ValueError(f"max_tokens={max_tokens} needs batching='bucket' and must be >= 0")
     source_ids = np.asarray(source_ids, dtype="int64")
     target_ids = np.asarray(target_ids, dtype="int64")
     if len(source_ids) != len(target_ids):
@@ -93,8 +125,12 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices((source_ids, target_ids)).cache()
     if shuffle:
         ds = ds.shuffle(len(source_ids), seed=seed, reshuffle_each_iteration=True)
+    round_to = list(bucket_boundaries) if pad_to_bucket_boundary else None
     if batching == "fixed":
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    elif batching == "trim":
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.map(_trimmer(round_to), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         def length(source, target):
             return tf.maximum(
@@ -105,12 +141,13 @@ def make_dataset(
         ds = ds.bucket_by_sequence_length(
             length,
             bucket_boundaries=list(bucket_boundaries),
-            bucket_batch_sizes=[batch_size] * (len(bucket_boundaries) + 1),
+            bucket_batch_sizes=_bucket_batch_sizes(batch_size, bucket_boundaries, max_tokens,
+                                                   source_ids.shape[1]),
             drop_remainder=drop_remainder,
         )
-        round_to = list(bucket_boundaries) if pad_to_bucket_boundary else None
         ds = ds.map(_trimmer(round_to), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(_split_target, num_parallel_calls=tf.data.AUTOTUNE)
+    split = _split_target_with_loss_mask if loss_mask else _split_target
+    ds = ds.map(split, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -13,6 +13,7 @@ Example:
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -70,3 +71,112 @@ class MaskedCrossEntropy(_TokenSum):
 
     def per_token(self, y_true, y_pred):
         return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+
+
+def _real_targets(y_true):
+    """(batch, len) next-token ids, 0 = padding -> (tokens,) int64 ids of the real ones, in the
+    row-major order `SelectTokens` uses."""
+    y_true = ops.cast(y_true, "int64")
+    return tf.boolean_mask(y_true, tf.not_equal(y_true, 0))
+
+
+def token_cross_entropy(labels, logits, label_smoothing=0.0):
+    """Per-token cross-entropy of (tokens, vocab) float32 logits against (tokens,) int ids.
+
+    With `label_smoothing` = e the target is (1 - e) on the label plus e / vocab everywhere,
+    so the loss is (1 - e) * (lse - logit[label]) + e * (lse - mean(logits)), lse being the
+    log-sum-exp of the row. Same values and gradients as
+    `tf.nn.sparse_softmax_cross_entropy_with_logits` (e = 0), about twice as fast on a CPU:
+    the exponentials are computed once and the gradient (softmax - target) is written in
+    two passes over the logits.
+    """
+    labels = tf.cast(labels, "int64")
+    vocab = tf.cast(tf.shape(logits)[-1], logits.dtype)
+    smoothing = float(label_smoothing)
+
+    @tf.custom_gradient
+    def cross_entropy(logits):
+        # (tokens, 1) row maxima, (tokens, vocab) shifted exponentials, (tokens,) their sums.
+        top = tf.reduce_max(logits, axis=-1, keepdims=True)
+        exp = tf.exp(logits - top)
+        total = tf.reduce_sum(exp, axis=-1)
+        log_sum_exp = tf.math.log(total) + top[:, 0]
+        loss = log_sum_exp - tf.gather(logits, labels, batch_dims=1)
+        if smoothing:
+            uniform = log_sum_exp - tf.reduce_mean(logits, axis=-1)
+            loss = (1.0 - smoothing) * loss + smoothing * uniform
+
+        def grad(upstream):
+            # d loss / d logits = upstream * (softmax - target distribution).
+            gradient = exp * (upstream / total)[:, None]
+            if smoothing:
+                gradient = gradient - (upstream * smoothing / vocab)[:, None]
+            rows = tf.range(tf.shape(labels, out_type=tf.int64)[0])
+            return tf.tensor_scatter_nd_sub(gradient, tf.stack([rows, labels], axis=1),
+                                            upstream * (1.0 - smoothing))
+
+        return loss, grad
+
+    return cross_entropy(tf.cast(logits, "float32"))
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class TokenCrossEntropy(keras.losses.Loss):
+    """Cross-entropy per real target token, for logits computed on real tokens only.
+
+    `y_true` is (batch, len) next-token ids with 0 on padding; `y_pred` is (tokens, vocab)
+    logits, one row per non-zero entry of `y_true` in row-major order (what
+    `build_training_model` returns). The batch loss is the mean over its real tokens; the
+    logits are cast to float32 first (they may be bfloat16 under mixed precision).
+
+    Args:
+        label_smoothing: float in [0, 1). Mix this much of a uniform distribution over the
+            vocabulary into each target (0 = plain cross-entropy).
+        name: str.
+
+    Example:
+    >>> loss = TokenCrossEntropy()
+    >>> float(loss(np.array([[1, 0]]), np.array([[0.0, 9.0, 0.0]]))) < 0.001
+    True
+    """
+
+    def __init__(self, label_smoothing=0.0, name="token_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        # (tokens,) losses from (tokens,) ids and (tokens, vocab) logits.
+        return token_cross_entropy(_real_targets(y_true), y_pred, self.label_smoothing)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_smoothing=self.label_smoothing)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class TokenAccuracy(_TokenSum):
+    """Next-token accuracy for logits computed on real tokens only (see `TokenCrossEntropy`),
+    exact across batches: correct real tokens / real tokens.
+
+    A token is correct when its label's logit is the row maximum (argmax, up to exact ties;
+    one max-reduction instead of Keras' argmax, which also rewrites -0.0 at every element).
+
+    Args:
+        name: str. Metric name (default "accuracy").
+    """
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def per_token(self, y_true, y_pred):
+        labels = _real_targets(y_true)
+        target = tf.gather(y_pred, labels, batch_dims=1)
+        return tf.greater_equal(target, tf.reduce_max(y_pred, axis=-1))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError("TokenAccuracy counts real tokens itself; got a sample_weight")
+        super().update_state(y_true, y_pred)

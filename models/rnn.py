@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from models.luong_attention import LuongAttention
+from models.token_selection import float32_logits
 
 
 def build_gru(config, source_vocab_size=None, target_vocab_size=None):
@@ -27,7 +28,7 @@ def build_gru(config, source_vocab_size=None, target_vocab_size=None):
     y = keras.layers.GRU(config.rnn_units, return_sequences=True, name="decoder_gru")(
         y, initial_state=encoded)
     y = keras.layers.Dropout(config.dropout, name="output_dropout")(y)
-    logits = keras.layers.Dense(target_vocab_size, name="output", dtype="float32")(y)
+    logits = float32_logits(keras.layers.Dense(target_vocab_size, name="output")(y))
     return keras.Model({"english": source, "spanish": target}, logits, name="gru")
 
 
@@ -61,7 +62,7 @@ def build_rnn_attention(config, source_vocab_size=None, target_vocab_size=None):
     y = keras.layers.Concatenate(name="state_and_context")([decoder_states, context])
     y = keras.layers.Dense(units, activation="tanh", name="attentional_state")(y)
     y = keras.layers.Dropout(config.dropout, name="output_dropout")(y)
-    logits = keras.layers.Dense(target_vocab_size, name="output", dtype="float32")(y)
+    logits = float32_logits(keras.layers.Dense(target_vocab_size, name="output")(y))
     return keras.Model({"english": source, "spanish": target}, logits, name="rnn_attention")
 
 
@@ -103,12 +104,12 @@ class RNNSteps:
 
     def _output(self, decoder_states, cache):
         if not self.attentive:
-            return self.output_layer(decoder_states), None
+            return ops.cast(self.output_layer(decoder_states), "float32"), None
         context, weights = self.attention_layer(decoder_states, cache["encoder_outputs"],
                                                 values_mask=cache["source_mask"],
                                                 keys=cache.get("keys"))
         y = self.attentional_state(ops.concatenate([decoder_states, context], axis=-1))
-        return self.output_layer(y), weights
+        return ops.cast(self.output_layer(y), "float32"), weights
 
     def next_fn(self, tokens, cache, index):
         token = ops.slice(tokens, [0, index], [ops.shape(tokens)[0], 1])

@@ -28,7 +28,9 @@ import tensorflow as tf
 from data.corpus import load_corpus, split_corpus
 from data.pipeline import count_target_tokens, make_dataset
 from data.vectorize import WordTokenizer, add_markers
-from models.metrics import MaskedAccuracy, MaskedCrossEntropy
+from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
+from models.optimizers import make_optimizer
+from models.token_selection import build_training_model
 from models.translator import RunError, Translator, make_tokenizers
 
 STATE_FILE = "train_state.json"
@@ -75,6 +77,30 @@ def resolve_jit_compile(config):
     return config.jit_compile == "on"
 
 
+def cpu_has_bfloat16():
+    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16 flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision):
+    """The Keras dtype policy for `precision`; "auto" picks mixed_bfloat16 on hardware that
+    computes in bfloat16 (measured here: faster, same accuracy at equal tokens, see
+    benchmarks/README.md), mixed_float16 on GPUs without bfloat16, float32 otherwise."""
+    if precision != "auto":
+        return precision
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0))
+        return "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+
+
 def prepare_splits(config, verbose=True):
     """Load the corpus named by `config` and split it as `config` says."""
     corpus = load_corpus(config.corpus or None, skip_bad_lines=config.skip_bad_lines,
@@ -111,12 +137,23 @@ def vectorize_pairs(translator, pairs):
 
 
 def compile_model(model, config, token_loss=False):
-    """Compile for training; `token_loss=True` (evaluation) adds the exact per-token loss metric
-    (a second softmax over the vocabulary) and leaves XLA off (evaluation batches vary in shape)."""
-    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+    """Compile `model` for training or evaluation with `config`'s optimizer.
+
+    A model from `build_training_model` (input "loss_mask", logits on real tokens only) gets
+    `TokenCrossEntropy` / `TokenAccuracy`; a full model ((batch, tgt_len, vocab) logits) gets the
+    per-token loss with sample weights (0 on padding) and `MaskedAccuracy`. `token_loss=True`
+    (evaluation of a full model) adds the exact per-token loss metric and leaves XLA off
+    (evaluation batches vary in shape).
+    """
+    optimizer = make_optimizer(config.optimizer, config.learning_rate,
+                               fused=config.fused_optimizer)
+    if "loss_mask" in model.input:
+        model.compile(jit_compile=resolve_jit_compile(config), optimizer=optimizer,
+                      loss=TokenCrossEntropy(), metrics=[TokenAccuracy(name="accuracy")])
+        return
     model.compile(
         jit_compile=False if token_loss else resolve_jit_compile(config),
-        optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),
+        optimizer=optimizer,
         # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"),
@@ -228,6 +265,7 @@ def _check_resume(config, out_dir, overwrite):
 def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     """Train `config` into `out_dir` (resuming an interrupted run there); return the Translator."""
     config.validate()
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     say = print if verbose else (lambda *args, **kwargs: None)
     resuming = _check_resume(config, out_dir, overwrite)
     os.makedirs(out_dir, exist_ok=True)
@@ -253,7 +291,11 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     try:
         with strategy.scope():
             translator = Translator.create(config, source_tok, target_tok)
-            compile_model(translator.model, config)
+            # What fit() trains: the same layers, with the output layer on real tokens only
+            # (select_tokens) or on every position of the padded batch.
+            model = build_training_model(translator.model) if config.select_tokens \
+                else translator.model
+            compile_model(model, config)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if strategy.num_replicas_in_sync > 1:
@@ -275,9 +317,11 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     xla = resolve_jit_compile(config)  # XLA compiles per shape: pad to a few bucket lengths
     train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
                             shuffle=True, seed=config.seed + resumed_epoch,
-                            pad_to_bucket_boundary=xla)
+                            pad_to_bucket_boundary=xla, loss_mask=config.select_tokens,
+                            max_tokens=config.max_tokens)
     val_ds = make_dataset(val_src, val_tgt, config.batch_size, batching=config.batching,
-                          shuffle=False, pad_to_bucket_boundary=xla)
+                          shuffle=False, pad_to_bucket_boundary=xla,
+                          loss_mask=config.select_tokens, max_tokens=config.max_tokens)
     steps = config.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()
@@ -294,7 +338,7 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     if config.budget_minutes:
         callbacks.append(TimeBudget(config.budget_minutes))
     started = time.time()
-    history = translator.model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                                    steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                                    shuffle=False)  # the dataset reshuffles itself each epoch
     seconds = time.time() - started

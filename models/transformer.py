@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from models.positional_embedding import PositionalEmbedding
+from models.token_selection import float32_logits
 from models.transformer_decoder import TransformerDecoder
 from models.transformer_encoder import TransformerEncoder
 
@@ -39,8 +40,9 @@ def build_transformer(config, source_vocab_size=None, target_vocab_size=None):
                                    y, encoder_outputs, decoder_padding_mask=target_mask,
                                    encoder_padding_mask=source_mask)
     y = keras.layers.Dropout(config.dropout, name="output_dropout")(y)
-    # (batch, tgt_len, target_vocab) logits, float32 even under mixed precision.
-    logits = keras.layers.Dense(target_vocab_size, name="output", dtype="float32")(y)
+    # (batch, tgt_len, target_vocab) logits: the output matmul in the compute precision,
+    # the logits cast to float32 (for the softmax and the loss).
+    logits = float32_logits(keras.layers.Dense(target_vocab_size, name="output")(y))
     return keras.Model({"english": source, "spanish": target}, logits, name="transformer")
 
 
@@ -92,7 +94,7 @@ class TransformerSteps:
                 x, encoder_padding_mask=cache["source_mask"],
                 self_attention_cache=cache[f"self_{i}"], cross_attention_cache=cache[f"cross_{i}"],
                 cache_index=index)
-        return self.output_layer(x)[:, 0, :], cache
+        return ops.cast(self.output_layer(x)[:, 0, :], "float32"), cache
 
     def attention(self, source, target_inputs):
         """Cross-attention weights of the last decoder block, (batch, heads, tgt_len, src_len)."""

@@ -84,22 +84,29 @@ def build_parser():
     train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
     train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
     _add_corpus_arguments(train)
-    for name, kind in (("epochs", int), ("batch-size", int), ("steps-per-epoch", int),
+    for name, kind in (("epochs", int), ("batch-size", int), ("max-tokens", int), ("steps-per-epoch", int),
                        ("max-pairs", int), ("vocab-size", int), ("sequence-length", int),
                        ("embed-dim", int), ("dense-dim", int), ("num-heads", int),
                        ("num-layers", int), ("rnn-units", int), ("dropout", float),
                        ("learning-rate", float), ("seed", int), ("budget-minutes", float)):
         train.add_argument(f"--{name}", type=kind, help="override the preset's value")
     train.add_argument("--split", choices=("source", "book"))
-    train.add_argument("--batching", choices=("bucket", "fixed"))
-    train.add_argument("--optimizer", choices=("adam", "rmsprop"))
+    train.add_argument("--batching", choices=("bucket", "trim", "fixed"),
+                       help="bucket: batches of similar lengths; trim: random batches padded "
+                       "to their longest sentence; fixed: padded to the full length (the book)")
+    train.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop"))
+    train.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
+                       help="XLA-compile the optimizer update alone (default: on)")
+    train.add_argument("--select-tokens", action=argparse.BooleanOptionalAction,
+                       help="compute the output layer on real target tokens only (default: on)")
     train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
                        help="tf.distribute strategy: mirrored = all local GPUs/devices, "
                        "multiworker = machines in TF_CONFIG")
     train.add_argument("--cpu-devices", type=int,
                        help="split the CPU into N logical devices (try --strategy mirrored "
                        "without GPUs)")
-    train.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    train.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+                       help="auto (default): mixed_bfloat16 where the hardware has bfloat16")
     train.add_argument("--jit-compile", choices=("auto", "on", "off"),
                        help="XLA for the training step (auto: on with a GPU, off on CPU)")
     train.add_argument("--no-positional", action="store_true",
@@ -173,10 +180,11 @@ def cmd_train(args):
         print("logical CPU devices:", ", ".join(use_logical_cpus(args.cpu_devices)))
 
     overrides = {key: getattr(args, key) for key in (
-        "epochs", "batch_size", "steps_per_epoch", "max_pairs", "vocab_size", "sequence_length",
+        "epochs", "batch_size", "max_tokens", "steps_per_epoch", "max_pairs", "vocab_size",
+        "sequence_length",
         "embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "dropout",
         "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus",
-        "precision", "jit_compile", "budget_minutes")}
+        "precision", "jit_compile", "budget_minutes", "fused_optimizer", "select_tokens")}
     if args.no_positional:
         overrides["positional"] = False
     if args.skip_bad_lines:

@@ -79,3 +79,33 @@ def test_shuffle_gives_a_new_order_every_epoch():
     first, second = ([int(x) for x in next(iter(ds))[0]["english"][:, 0]] for _ in range(2))
     assert sorted(first) == sorted(second) == list(range(1, 65))
     assert first != second
+
+
+def test_trimmed_batches_keep_the_books_random_order_and_drop_only_padding():
+    rng = np.random.default_rng(0)
+    lens = rng.integers(1, 15, size=100)
+    source, target = _ids(100, lens, lens)
+    fixed = make_dataset(source, target, 16, batching="fixed", shuffle=True, seed=3)
+    trimmed = make_dataset(source, target, 16, batching="trim", shuffle=True, seed=3)
+    for (f_in, f_next, _), (t_in, t_next, _) in zip(fixed, trimmed):
+        width = t_next.shape[1]
+        assert width == int(np.max(np.sum(t_next.numpy() != 0, axis=1)))
+        np.testing.assert_array_equal(t_next, f_next[:, :width])  # same sentences, same order
+        assert not np.any(f_next[:, width:])  # what was cut was padding
+        np.testing.assert_array_equal(t_in["english"],
+                                      f_in["english"][:, :t_in["english"].shape[1]])
+
+
+def test_token_budget_puts_more_short_sentences_in_a_batch():
+    lens = np.array([3] * 60 + [13] * 60)
+    source, target = _ids(120, lens, lens)
+    sizes = {}
+    for inputs, next_tokens, _ in make_dataset(source, target, 8, batching="bucket",
+                                               max_tokens=56, shuffle=False):
+        length = inputs["english"].shape[1]
+        sizes.setdefault(length, set()).add(inputs["english"].shape[0])
+    # Bucket boundaries (6, 8, 10, 12, 15): length 3 -> longest 5 -> 56 // 5 = 11 sentences;
+    # length 13 -> longest 14 -> 4 sentences (the last batch of a bucket may be smaller).
+    assert max(sizes[3]) == 11 and max(sizes[13]) == 4
+    with np.testing.assert_raises(ValueError):
+        make_dataset(source, target, 8, batching="fixed", max_tokens=56)

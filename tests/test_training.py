@@ -9,7 +9,7 @@ from data.corpus import write_pairs
 from data.pipeline import make_dataset
 from models.config import RunError, resolve_config
 from models.evaluation import masked_accuracy
-from models.training import prepare_splits, train, vectorize_pairs
+from models.training import compile_model, prepare_splits, train, vectorize_pairs
 from models.translator import Translator
 
 
@@ -53,6 +53,7 @@ def test_loss_and_accuracy_ignore_padding(synthetic_corpus, tmp_path):
     val = prepare_splits(translator.config, verbose=False).val
     per_batch = masked_accuracy(translator, val)  # bucketed batches, padded per batch
     source, target = vectorize_pairs(translator, val)
+    compile_model(translator.model, translator.config)  # fit() trained the token-selection view
     results = translator.model.evaluate(
         make_dataset(source, target, 64, batching="fixed", shuffle=False), verbose=0,
         return_dict=True)

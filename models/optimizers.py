@@ -1,0 +1,79 @@
+"""Optimizers whose weight update runs as one XLA-compiled kernel.
+
+Keras applies an optimizer as a chain of separate element-wise ops per weight (for RMSprop:
+square, scale, add, assign, sqrt, divide, ...), each a full pass over memory. On a CPU that is
+a large fixed cost per step: for the book's Transformer (14.4M weights) one RMSprop update took
+32 ms here, a fifth of a training step. Compiling the whole update with XLA fuses it into one
+pass per weight (12.6 ms; Adam 39 -> 16 ms), with the same arithmetic. The rest of the step
+stays uncompiled (XLA recompiles for every batch shape and was slower here for the model).
+
+Sparse (embedding) gradients are made dense first, which is what Keras' own update does with
+them (every row's moving averages decay at every step).
+
+Example:
+>>> optimizer = make_optimizer("adam", 1e-3)
+>>> type(optimizer).__name__
+'FusedAdam'
+"""
+
+import keras
+import tensorflow as tf
+
+
+class _FusedUpdate:
+    """Mixin: run `update_step` for all weights inside one `tf.function(jit_compile=True)`.
+
+    Falls back to Keras' own update under a multi-replica strategy (whose per-replica updates
+    go through `strategy.extended.update`) and when `fused=False`.
+    """
+
+    def __init__(self, *args, fused=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fused = bool(fused)
+        self._fused_update = None
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if not self.fused or tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
+        grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> the dense update
+        if isinstance(learning_rate, keras.Variable):
+            learning_rate = learning_rate.value
+        learning_rate = tf.convert_to_tensor(learning_rate)
+        if self._fused_update is None:
+            def update(grads, learning_rate):
+                for grad, variable in zip(grads, variables):
+                    self.update_step(grad, variable, learning_rate)
+            self._fused_update = tf.function(update, jit_compile=True)
+        self._fused_update(grads, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["fused"] = self.fused
+        return config
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class FusedAdam(_FusedUpdate, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` with the update compiled into one fused kernel (`fused=True`)."""
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class FusedAdamW(_FusedUpdate, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with the update compiled into one fused kernel (`fused=True`)."""
+
+
+@keras.saving.register_keras_serializable(package="companion")
+class FusedRMSprop(_FusedUpdate, keras.optimizers.RMSprop):
+    """`keras.optimizers.RMSprop` with the update compiled into one fused kernel (`fused=True`)."""
+
+
+OPTIMIZERS = {"adam": FusedAdam, "adamw": FusedAdamW, "rmsprop": FusedRMSprop}
+
+
+def make_optimizer(name, learning_rate, fused=True, **kwargs):
+    """The optimizer `name` ("adam", "adamw", "rmsprop") at `learning_rate` (a float or a
+    `keras.optimizers.schedules.LearningRateSchedule`)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r} is not one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name](learning_rate=learning_rate, fused=fused, **kwargs)
