@@ -93,9 +93,12 @@ class WordTokenizer:
     def vocab_size(self):
         return len(self._lookup)
 
-    def encode(self, texts, batch_size=8192):
-        """Strings -> int64 array (num_texts, sequence_length), padded with 0."""
-        texts = list(texts)
+    def encode(self, texts, markers=False, batch_size=8192):
+        """Strings -> int64 array (num_texts, sequence_length), padded with 0.
+
+        `markers=True` wraps each text as `[start] text [end]` first (Spanish targets).
+        """
+        texts = add_markers(texts) if markers else list(texts)
         if not texts:
             return np.zeros((0, self.sequence_length), dtype="int64")
         chunks = [

@@ -43,7 +43,10 @@ class Config:
     val_fraction: float = 0.15  # fraction of sources (or pairs with split=book) for validation
     test_fraction: float = 0.15  # ... and for test
     max_pairs: int = 0  # use only the first N pairs of the corpus (0 = all); for quick runs
-    vocab_size: int = 15000  # words per language, including padding and [UNK]
+    # word (the book's: lowercase words, no punctuation) | wordpiece (subwords; keeps case and
+    # punctuation, no out-of-vocabulary words)
+    tokenizer: str = "word"
+    vocab_size: int = 15000  # tokens per language, including padding and reserved tokens
     sequence_length: int = 20  # source length and target length (tokens)
 
     # Training.
@@ -56,7 +59,12 @@ class Config:
     steps_per_epoch: int = 0  # cap batches per epoch (0 = the whole split); for quick runs
     budget_minutes: float = 0.0  # stop training after this much wall time (0 = no limit)
     optimizer: str = "adam"  # adam | adamw | rmsprop (the book)
-    learning_rate: float = 1e-3  # optimizer learning rate
+    learning_rate: float = 1e-3  # optimizer learning rate (the peak, with a schedule)
+    lr_schedule: str = "constant"  # constant (the book) | inverse_sqrt | cosine (to 0 at the end)
+    warmup_steps: int = 0  # linear warmup steps for inverse_sqrt / cosine
+    weight_decay: float = 0.0  # decoupled weight decay (0 = none; adamw: Keras' default 0.004)
+    label_smoothing: float = 0.0  # mix this much uniform distribution into the targets
+    early_stopping: int = 0  # stop after N epochs without a better val loss, keep the best (0 = off)
     # auto (mixed_bfloat16 on bf16 hardware: CPUs with AVX512-BF16/AMX, GPUs from Ampere on;
     # mixed_float16 on older GPUs; else float32) | float32 | mixed_bfloat16 | mixed_float16.
     # Weights, logits and the loss stay float32. `train` saves the resolved value.
@@ -81,12 +89,24 @@ class Config:
     def validate(self):
         if self.model not in MODEL_CHOICES:
             raise ValueError(f"model={self.model!r} is not one of {MODEL_CHOICES}")
+        if self.tokenizer not in ("word", "wordpiece"):
+            raise ValueError(f"tokenizer={self.tokenizer!r} is not 'word' or 'wordpiece'")
         if self.split not in ("source", "book"):
             raise ValueError(f"split={self.split!r} is not 'source' or 'book'")
         if self.batching not in ("bucket", "trim", "fixed"):
             raise ValueError(f"batching={self.batching!r} is not 'bucket', 'trim' or 'fixed'")
         if self.optimizer not in ("adam", "adamw", "rmsprop"):
             raise ValueError(f"optimizer={self.optimizer!r} is not 'adam', 'adamw' or 'rmsprop'")
+        if self.lr_schedule not in ("constant", "inverse_sqrt", "cosine"):
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not 'constant', "
+                             "'inverse_sqrt' or 'cosine'")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.label_smoothing and not self.select_tokens:
+            raise ValueError(f"label_smoothing={self.label_smoothing} needs select_tokens=True")
+        for name in ("warmup_steps", "early_stopping", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if self.strategy not in STRATEGY_CHOICES:
             raise ValueError(f"strategy={self.strategy!r} is not one of {STRATEGY_CHOICES}")
         if self.precision not in PRECISION_CHOICES:
@@ -108,8 +128,9 @@ class Config:
 # Presets: per preset, the shared values and the per-model overrides.
 PRESETS = {
     # Seconds: for tests and smoke runs.
+    # float32: tiny matmuls gain nothing from bfloat16, and tests give the same numbers anywhere.
     "tiny": dict(embed_dim=32, dense_dim=64, num_heads=2, rnn_units=32, vocab_size=2000,
-                 batch_size=32, epochs=1),
+                 batch_size=32, epochs=1, precision="float32"),
     # The CPU default: a useful translator in <= 15 minutes of training on 2 cores.
     "small": dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epochs=3),
     # The book's exact sizes and training setup.
@@ -120,7 +141,9 @@ PRESETS = {
 MODEL_PRESETS = {
     ("gru", "book"): dict(epochs=15),  # the book trains its GRU for 15 epochs
     # A Transformer epoch takes about a third of an RNN epoch here, so it gets more of them.
-    ("transformer", "small"): dict(epochs=5),
+    # float32: measured faster than bfloat16 for this model's 128-wide matmuls (the casts cost
+    # more than they save; benchmarks/README.md), bfloat16 wins from the book sizes up.
+    ("transformer", "small"): dict(epochs=5, precision="float32"),
 }
 
 

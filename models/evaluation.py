@@ -1,8 +1,12 @@
 """Evaluation on held-out pairs: masked token accuracy, BLEU and chrF against all references.
 
 BLEU and chrF come from sacrebleu, scored per unique English source against **every** Spanish
-translation of it in the split. The word-level models output lowercase words without
-punctuation, so references are normalised the same way ("book-normalised" scores).
+translation of it in the split, two ways:
+- book-normalised (`bleu`, `chrf`): hypotheses and references lowercased, punctuation removed,
+  as the book's word-level models output; comparable across tokenizers;
+- as-is (`bleu_as_is`, `chrf_as_is`): the output exactly as a user sees it against the
+  references as written (sacrebleu's default 13a tokenization, case-sensitive). A word-level
+  model, which cannot produce capitals or punctuation, scores much lower here.
 
 Example:
 >>> report = evaluate_translator(translator, splits.test)      # doctest: +SKIP
@@ -82,9 +86,12 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     seconds = time.time() - started
     # "[UNK]" would be split by sacrebleu's tokenizer into three tokens; score it as one
     # token that never matches a (lowercased) reference word.
-    hypotheses = [h.replace("[UNK]", "UNK") for h in hypotheses]
+    as_is = [h.replace("[UNK]", "UNK") for h in hypotheses]
+    hypotheses = normalize_like_book(as_is, "spanish")
     references = [normalize_like_book(grouped[s], "spanish") for s in sources]
     report.update(corpus_scores(hypotheses, references))
+    report.update({f"{name}_as_is": value for name, value in
+                   corpus_scores(as_is, [grouped[s] for s in sources]).items()})
     report.update({
         "sources": len(sources),
         "references": sum(len(r) for r in references),
@@ -92,8 +99,9 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
         "decode_seconds": round(seconds, 2),
         "decode_sentences_per_s": round(len(sources) / max(seconds, 1e-9), 1),
     })
-    lengths = translator.source_tokenizer.token_counts(sources) if sources else []
-    report["by_length"] = scores_by_length(sources, hypotheses, references, list(lengths))
+    # Source length in words (as the book's tokenizer counts them, whatever the model's).
+    lengths = [len(text.split()) for text in normalize_like_book(sources, "english")]
+    report["by_length"] = scores_by_length(sources, hypotheses, references, lengths)
     report["examples"] = [
         {"source": s, "translation": h, "references": grouped[s][:3]}
         for s, h in list(zip(sources, hypotheses))[:5]

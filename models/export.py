@@ -16,6 +16,9 @@ from models.decoding import decode
 
 def export_saved_model(translator, path, strategy="greedy", num_beams=4, alpha=0.6):
     """Write `translator` to `path` with one endpoint `translate(strings) -> strings`."""
+    if translator.config.tokenizer != "word":
+        raise ValueError(f"tokenizer={translator.config.tokenizer!r}: export supports the word "
+                         "tokenizer only (its vectorizer is a Keras layer that runs in the graph)")
     steps = translator.steps
     vectorizer = translator.source_tokenizer.layer
     target = translator.target_tokenizer

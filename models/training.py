@@ -27,11 +27,11 @@ import tensorflow as tf
 
 from data.corpus import load_corpus, split_corpus
 from data.pipeline import count_target_tokens, make_dataset
-from data.vectorize import WordTokenizer, add_markers
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
+from models.schedules import learning_rate
 from models.token_selection import build_training_model
-from models.translator import RunError, Translator, make_tokenizers
+from models.translator import RunError, Translator, load_tokenizers, make_tokenizers
 
 STATE_FILE = "train_state.json"
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.
@@ -132,24 +132,26 @@ def splits_sha256(splits):
 def vectorize_pairs(translator, pairs):
     """Pairs -> (English ids (n, len), Spanish `[start] .. [end]` ids (n, len + 1))."""
     source = translator.source_tokenizer.encode([e for e, _ in pairs])
-    target = translator.target_tokenizer.encode(add_markers([s for _, s in pairs]))
+    target = translator.target_tokenizer.encode([s for _, s in pairs], markers=True)
     return source, target
 
 
-def compile_model(model, config, token_loss=False):
+def compile_model(model, config, token_loss=False, total_steps=None):
     """Compile `model` for training or evaluation with `config`'s optimizer.
 
     A model from `build_training_model` (input "loss_mask", logits on real tokens only) gets
     `TokenCrossEntropy` / `TokenAccuracy`; a full model ((batch, tgt_len, vocab) logits) gets the
     per-token loss with sample weights (0 on padding) and `MaskedAccuracy`. `token_loss=True`
     (evaluation of a full model) adds the exact per-token loss metric and leaves XLA off
-    (evaluation batches vary in shape).
+    (evaluation batches vary in shape). `total_steps` (the run's) is needed by a cosine schedule.
     """
-    optimizer = make_optimizer(config.optimizer, config.learning_rate,
-                               fused=config.fused_optimizer)
+    extra = {"weight_decay": config.weight_decay} if config.weight_decay else {}
+    optimizer = make_optimizer(config.optimizer, learning_rate(config, total_steps),
+                               fused=config.fused_optimizer, **extra)
     if "loss_mask" in model.input:
         model.compile(jit_compile=resolve_jit_compile(config), optimizer=optimizer,
-                      loss=TokenCrossEntropy(), metrics=[TokenAccuracy(name="accuracy")])
+                      loss=TokenCrossEntropy(label_smoothing=config.label_smoothing),
+                      metrics=[TokenAccuracy(name="accuracy")])
         return
     model.compile(
         jit_compile=False if token_loss else resolve_jit_compile(config),
@@ -210,6 +212,17 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() >= self._deadline:
             self.model.stop_training = True
+
+
+def _batches_per_epoch(config, train_pairs):
+    """Training steps in one epoch (for a cosine schedule's length): `steps_per_epoch`, or the
+    number of batches (an estimate with a token budget, whose batch sizes vary by bucket)."""
+    if config.steps_per_epoch:
+        return config.steps_per_epoch
+    batch = config.batch_size
+    if config.max_tokens:
+        batch = max(1, config.max_tokens // 10)  # about 10 tokens per padded sentence here
+    return -(-train_pairs // batch)
 
 
 def read_state(out_dir):
@@ -278,10 +291,7 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
 
     splits = splits or prepare_splits(config, verbose=bool(verbose))
     if resuming:
-        source_tok = WordTokenizer.load(os.path.join(out_dir, "english_vocab.txt"),
-                                        config.sequence_length, "english")
-        target_tok = WordTokenizer.load(os.path.join(out_dir, "spanish_vocab.txt"),
-                                        config.sequence_length + 1, "spanish")
+        source_tok, target_tok = load_tokenizers(config, out_dir)
     else:
         source_tok, target_tok = make_tokenizers(config, splits.train)
 
@@ -295,7 +305,8 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
             # (select_tokens) or on every position of the padded batch.
             model = build_training_model(translator.model) if config.select_tokens \
                 else translator.model
-            compile_model(model, config)
+            compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
+                config, len(splits.train)))
     finally:
         keras.config.set_dtype_policy(previous_policy)
     if strategy.num_replicas_in_sync > 1:
@@ -337,6 +348,10 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     ]
     if config.budget_minutes:
         callbacks.append(TimeBudget(config.budget_minutes))
+    if config.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping, restore_best_weights=True,
+            verbose=1 if verbose else 0))
     started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                                    steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,

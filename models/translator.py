@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from data.vectorize import WordTokenizer
+from data.vectorize import WordTokenizer, add_markers
 from models.config import Config, RunError
 from models.decoding import decode
 from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
@@ -33,14 +33,31 @@ def build_model(config, source_vocab_size=None, target_vocab_size=None):
 
 
 def make_tokenizers(config, train_pairs):
-    """Adapt the English and Spanish word vocabularies on the training pairs."""
-    from data.vectorize import add_markers
+    """Learn the English and Spanish vocabularies (`config.tokenizer`) on the training pairs."""
+    english = [e for e, _ in train_pairs]
+    spanish = [s for _, s in train_pairs]
+    if config.tokenizer == "wordpiece":
+        from data.subword import SubwordTokenizer
 
-    english = WordTokenizer.adapt([e for e, _ in train_pairs], config.vocab_size,
-                                  config.sequence_length, "english")
-    spanish = WordTokenizer.adapt(add_markers([s for _, s in train_pairs]), config.vocab_size,
-                                  config.sequence_length + 1, "spanish")
-    return english, spanish
+        return (SubwordTokenizer.adapt(english, config.vocab_size, config.sequence_length,
+                                       "english"),
+                SubwordTokenizer.adapt(spanish, config.vocab_size, config.sequence_length + 1,
+                                       "spanish"))
+    return (WordTokenizer.adapt(english, config.vocab_size, config.sequence_length, "english"),
+            WordTokenizer.adapt(add_markers(spanish), config.vocab_size,
+                                config.sequence_length + 1, "spanish"))
+
+
+def load_tokenizers(config, folder):
+    """The English and Spanish tokenizers saved in a run folder."""
+    if config.tokenizer == "wordpiece":
+        from data.subword import SubwordTokenizer as tokenizer_class
+    else:
+        tokenizer_class = WordTokenizer
+    return (tokenizer_class.load(os.path.join(folder, "english_vocab.txt"),
+                                 config.sequence_length, "english"),
+            tokenizer_class.load(os.path.join(folder, "spanish_vocab.txt"),
+                                 config.sequence_length + 1, "spanish"))
 
 
 class Translator:
@@ -95,10 +112,7 @@ class Translator:
             raise RunError(f"{folder}: incomplete run folder, missing {', '.join(missing)}"
                            " (was training finished?)")
         config = cls.load_config(folder)
-        source = WordTokenizer.load(os.path.join(folder, "english_vocab.txt"),
-                                    config.sequence_length, "english")
-        target = WordTokenizer.load(os.path.join(folder, "spanish_vocab.txt"),
-                                    config.sequence_length + 1, "spanish")
+        source, target = load_tokenizers(config, folder)
         # compile=False: translating needs no optimizer state (evaluate and train recompile).
         model = keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
         return cls(config, model, source, target)

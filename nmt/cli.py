@@ -88,13 +88,20 @@ def build_parser():
                        ("max-pairs", int), ("vocab-size", int), ("sequence-length", int),
                        ("embed-dim", int), ("dense-dim", int), ("num-heads", int),
                        ("num-layers", int), ("rnn-units", int), ("dropout", float),
-                       ("learning-rate", float), ("seed", int), ("budget-minutes", float)):
+                       ("learning-rate", float), ("seed", int), ("budget-minutes", float),
+                       ("warmup-steps", int), ("weight-decay", float), ("label-smoothing", float),
+                       ("early-stopping", int)):
         train.add_argument(f"--{name}", type=kind, help="override the preset's value")
     train.add_argument("--split", choices=("source", "book"))
+    train.add_argument("--tokenizer", choices=("word", "wordpiece"),
+                       help="word: the book's lowercase words; wordpiece: subwords that keep "
+                       "case and punctuation")
     train.add_argument("--batching", choices=("bucket", "trim", "fixed"),
                        help="bucket: batches of similar lengths; trim: random batches padded "
                        "to their longest sentence; fixed: padded to the full length (the book)")
     train.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop"))
+    train.add_argument("--lr-schedule", choices=("constant", "inverse_sqrt", "cosine"),
+                       help="constant (the book), warmup + 1/sqrt(step), or warmup + cosine to 0")
     train.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
                        help="XLA-compile the optimizer update alone (default: on)")
     train.add_argument("--select-tokens", action=argparse.BooleanOptionalAction,
@@ -184,7 +191,9 @@ def cmd_train(args):
         "sequence_length",
         "embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "dropout",
         "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus",
-        "precision", "jit_compile", "budget_minutes", "fused_optimizer", "select_tokens")}
+        "precision", "jit_compile", "budget_minutes", "fused_optimizer", "select_tokens",
+        "lr_schedule", "warmup_steps", "weight_decay", "label_smoothing", "early_stopping",
+        "tokenizer")}
     if args.no_positional:
         overrides["positional"] = False
     if args.skip_bad_lines:
@@ -264,6 +273,8 @@ def cmd_evaluate(args):
     report["split"] = args.split_name
     rows = [("masked accuracy", f"{report['masked_accuracy']:.4f}"), ("loss", f"{report['loss']:.4f}"),
             ("BLEU", f"{report['bleu']:.2f}"), ("chrF", f"{report['chrf']:.2f}"),
+            ("BLEU as-is (13a)", f"{report['bleu_as_is']:.2f}"),
+            ("chrF as-is", f"{report['chrf_as_is']:.2f}"),
             ("sources / references", f"{report['sources']:,} / {report['references']:,}"),
             ("decode sentences/s", f"{report['decode_sentences_per_s']:.1f}")]
     print(f"{args.run} on {args.split_name} ({report['decode']}, {report['normalisation']}):")

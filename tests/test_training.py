@@ -70,3 +70,18 @@ def test_resume_refuses_other_settings_and_finished_runs(synthetic_corpus, tmp_p
     with pytest.raises(RunError, match="other settings \\(embed_dim\\)"):
         train(_config(synthetic_corpus, embed_dim=16), out, verbose=0)
     assert Translator.load(out).config.embed_dim == 32
+
+
+def test_wordpiece_run_trains_resumes_its_vocabulary_and_writes_case_and_punctuation(
+        synthetic_corpus, tmp_path):
+    out = str(tmp_path / "wp")
+    config = _config(synthetic_corpus, tokenizer="wordpiece", vocab_size=200, epochs=6,
+                     steps_per_epoch=40, learning_rate=3e-3, dropout=0.0,
+                     label_smoothing=0.1, lr_schedule="inverse_sqrt", warmup_steps=20)
+    translator = train(config, out, verbose=0)
+    loaded = Translator.load(out)
+    assert type(loaded.target_tokenizer).__name__ == "SubwordTokenizer"
+    assert loaded.target_tokenizer.vocabulary == translator.target_tokenizer.vocabulary
+    # Capitalised, with the final full stop, like the training targets ("Gato rojo.").
+    outputs = loaded.translate(["Red cat.", "Big house."])
+    assert all(o[:1].isupper() and o.endswith(".") for o in outputs), outputs

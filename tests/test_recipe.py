@@ -1,0 +1,61 @@
+"""Training-recipe options: learning-rate schedules, weight decay, label smoothing, validation."""
+
+import numpy as np
+import pytest
+
+from models.config import resolve_config
+from models.schedules import WarmupInverseSqrt, learning_rate
+from models.training import compile_model
+from models.translator import build_model
+
+
+def test_inverse_sqrt_warms_up_linearly_then_decays_as_one_over_sqrt_step():
+    schedule = WarmupInverseSqrt(peak=1e-3, warmup_steps=100)
+    values = [float(schedule(step)) for step in (0, 49, 99, 399, 9999)]
+    # Steps count from 1: 1/100, 50/100, 100/100 of the peak, then sqrt(100 / 400) = 1/2, 1/10.
+    np.testing.assert_allclose(values, [1e-5, 5e-4, 1e-3, 5e-4, 1e-4], rtol=1e-5)
+    clone = WarmupInverseSqrt.from_config(schedule.get_config())
+    assert float(clone(399)) == pytest.approx(values[3])
+    with pytest.raises(ValueError, match="warmup_steps=0"):
+        WarmupInverseSqrt(1e-3, 0)
+
+
+def test_cosine_schedule_peaks_after_warmup_and_ends_at_zero():
+    config = resolve_config("transformer", "tiny", lr_schedule="cosine", warmup_steps=10,
+                            learning_rate=2e-3)
+    schedule = learning_rate(config, total_steps=110)
+    assert float(schedule(0)) < 1e-3
+    assert float(schedule(10)) == pytest.approx(2e-3, rel=1e-4)
+    assert float(schedule(60)) == pytest.approx(1e-3, rel=1e-3)  # half-way down the cosine
+    assert float(schedule(110)) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="total number of steps"):
+        learning_rate(config)
+
+
+def test_constant_schedule_is_the_plain_learning_rate():
+    assert learning_rate(resolve_config("transformer", "tiny", learning_rate=5e-4)) == 5e-4
+
+
+def test_compile_uses_the_configured_optimizer_decay_and_smoothing():
+    config = resolve_config("transformer", "tiny", optimizer="adamw", weight_decay=0.01,
+                            label_smoothing=0.1, lr_schedule="inverse_sqrt", warmup_steps=5)
+    from models.token_selection import build_training_model
+
+    model = build_training_model(build_model(config))
+    compile_model(model, config)
+    assert type(model.optimizer).__name__ == "FusedAdamW"
+    assert model.optimizer.weight_decay == pytest.approx(0.01)
+    assert model.loss.label_smoothing == pytest.approx(0.1)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3 / 5)  # step 1 of 5
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(lr_schedule="linear"), "lr_schedule='linear'"),
+    (dict(label_smoothing=1.0), "label_smoothing=1.0"),
+    (dict(label_smoothing=0.1, select_tokens=False), "needs select_tokens"),
+    (dict(warmup_steps=-1), "warmup_steps=-1"),
+    (dict(batching="trim", max_tokens=500), "max_tokens=500"),
+])
+def test_bad_recipe_settings_raise_with_the_value(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_config("transformer", "tiny", **overrides)
