@@ -152,6 +152,8 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(config.precision)
     model = build_model(config, src_vocab, tgt_vocab)
+    if variant != "book" and config.select_tokens:
+        model = build_training_model(model)  # under the policy, as train() builds it
     keras.config.set_dtype_policy("float32")
     if variant == "book":
         # The book's output layer: softmax probabilities, loss on probabilities, and Keras' own
@@ -165,8 +167,6 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
                           reduction="mean_with_sample_weight"),
                       weighted_metrics=[MaskedAccuracy(name="accuracy")])
     else:
-        if config.select_tokens:
-            model = build_training_model(model)
         compile_model(model, config)
     xla = config.jit_compile == "on"
 

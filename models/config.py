@@ -100,6 +100,9 @@ class Config:
         if self.lr_schedule not in ("constant", "inverse_sqrt", "cosine"):
             raise ValueError(f"lr_schedule={self.lr_schedule!r} is not 'constant', "
                              "'inverse_sqrt' or 'cosine'")
+        if self.lr_schedule == "inverse_sqrt" and self.warmup_steps < 1:
+            raise ValueError(f"warmup_steps={self.warmup_steps}: lr_schedule='inverse_sqrt' needs "
+                             "a warmup (the rate is the peak at its end)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
         if self.label_smoothing and not self.select_tokens:

@@ -104,6 +104,6 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     report["by_length"] = scores_by_length(sources, hypotheses, references, lengths)
     report["examples"] = [
         {"source": s, "translation": h, "references": grouped[s][:3]}
-        for s, h in list(zip(sources, hypotheses))[:5]
+        for s, h in list(zip(sources, as_is))[:5]
     ]
     return report

@@ -91,7 +91,7 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
     two passes over the logits.
     """
     labels = tf.cast(labels, "int64")
-    vocab = tf.cast(tf.shape(logits)[-1], logits.dtype)
+    vocab = tf.cast(tf.shape(logits)[-1], "float32")
     smoothing = float(label_smoothing)
 
     @tf.custom_gradient
@@ -161,8 +161,8 @@ class TokenAccuracy(_TokenSum):
     """Next-token accuracy for logits computed on real tokens only (see `TokenCrossEntropy`),
     exact across batches: correct real tokens / real tokens.
 
-    A token is correct when its label's logit is the row maximum (argmax, up to exact ties;
-    one max-reduction instead of Keras' argmax, which also rewrites -0.0 at every element).
+    A token is correct when its label is the row's argmax (the first maximum, as greedy decoding
+    picks; TensorFlow's argmax, not Keras', which also rewrites -0.0 at every element).
 
     Args:
         name: str. Metric name (default "accuracy").
@@ -172,9 +172,7 @@ class TokenAccuracy(_TokenSum):
         super().__init__(name=name, **kwargs)
 
     def per_token(self, y_true, y_pred):
-        labels = _real_targets(y_true)
-        target = tf.gather(y_pred, labels, batch_dims=1)
-        return tf.greater_equal(target, tf.reduce_max(y_pred, axis=-1))
+        return tf.equal(tf.math.argmax(y_pred, axis=-1), _real_targets(y_true))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:

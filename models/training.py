@@ -146,8 +146,9 @@ def compile_model(model, config, token_loss=False, total_steps=None):
     (evaluation batches vary in shape). `total_steps` (the run's) is needed by a cosine schedule.
     """
     extra = {"weight_decay": config.weight_decay} if config.weight_decay else {}
-    optimizer = make_optimizer(config.optimizer, learning_rate(config, total_steps),
-                               fused=config.fused_optimizer, **extra)
+    # Evaluation takes no optimizer step: a constant rate (a cosine schedule needs the run length).
+    rate = config.learning_rate if token_loss else learning_rate(config, total_steps)
+    optimizer = make_optimizer(config.optimizer, rate, fused=config.fused_optimizer, **extra)
     if "loss_mask" in model.input:
         model.compile(jit_compile=resolve_jit_compile(config), optimizer=optimizer,
                       loss=TokenCrossEntropy(label_smoothing=config.label_smoothing),

@@ -54,8 +54,16 @@ def test_compile_uses_the_configured_optimizer_decay_and_smoothing():
     (dict(label_smoothing=1.0), "label_smoothing=1.0"),
     (dict(label_smoothing=0.1, select_tokens=False), "needs select_tokens"),
     (dict(warmup_steps=-1), "warmup_steps=-1"),
+    (dict(lr_schedule="inverse_sqrt"), "needs a warmup"),
     (dict(batching="trim", max_tokens=500), "max_tokens=500"),
 ])
 def test_bad_recipe_settings_raise_with_the_value(overrides, message):
     with pytest.raises(ValueError, match=message):
         resolve_config("transformer", "tiny", **overrides)
+
+
+def test_a_cosine_run_can_be_compiled_for_evaluation_without_its_length():
+    config = resolve_config("transformer", "tiny", lr_schedule="cosine", warmup_steps=5)
+    model = build_model(config)
+    compile_model(model, config, token_loss=True)  # evaluation: no schedule needed
+    assert float(model.optimizer.learning_rate) == pytest.approx(config.learning_rate)

@@ -155,3 +155,10 @@ def test_bfloat16_model_returns_float32_logits():
     logits = training({"english": source, "spanish": decoder_inputs,
                        "loss_mask": (next_tokens != 0).astype("int64")})
     assert logits.dtype == "float32"
+
+
+def test_token_accuracy_counts_a_tie_as_greedy_decoding_does():
+    # Label 2 ties with index 0 for the maximum: argmax (and greedy decoding) picks 0.
+    metric = TokenAccuracy()
+    metric.update_state(np.array([[2, 1]]), np.array([[5.0, 1.0, 5.0], [0.0, 3.0, 1.0]]))
+    assert float(metric.result()) == pytest.approx(0.5)
