@@ -20,6 +20,10 @@ MODEL_CHOICES = ("transformer", "rnn", "gru")
 PRESET_CHOICES = ("tiny", "small", "book")
 STRATEGY_CHOICES = ("default", "mirrored", "multiworker")
 PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+TOKENIZER_CHOICES = ("word", "wordpiece")
+BATCHING_CHOICES = ("trim", "bucket", "fixed")
+OPTIMIZER_CHOICES = ("adam", "adamw", "rmsprop")
+LR_SCHEDULE_CHOICES = ("constant", "inverse_sqrt", "cosine")
 
 
 @dataclasses.dataclass
@@ -89,17 +93,16 @@ class Config:
     def validate(self):
         if self.model not in MODEL_CHOICES:
             raise ValueError(f"model={self.model!r} is not one of {MODEL_CHOICES}")
-        if self.tokenizer not in ("word", "wordpiece"):
-            raise ValueError(f"tokenizer={self.tokenizer!r} is not 'word' or 'wordpiece'")
+        if self.tokenizer not in TOKENIZER_CHOICES:
+            raise ValueError(f"tokenizer={self.tokenizer!r} is not one of {TOKENIZER_CHOICES}")
         if self.split not in ("source", "book"):
             raise ValueError(f"split={self.split!r} is not 'source' or 'book'")
-        if self.batching not in ("bucket", "trim", "fixed"):
-            raise ValueError(f"batching={self.batching!r} is not 'bucket', 'trim' or 'fixed'")
-        if self.optimizer not in ("adam", "adamw", "rmsprop"):
-            raise ValueError(f"optimizer={self.optimizer!r} is not 'adam', 'adamw' or 'rmsprop'")
-        if self.lr_schedule not in ("constant", "inverse_sqrt", "cosine"):
-            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not 'constant', "
-                             "'inverse_sqrt' or 'cosine'")
+        if self.batching not in BATCHING_CHOICES:
+            raise ValueError(f"batching={self.batching!r} is not one of {BATCHING_CHOICES}")
+        if self.optimizer not in OPTIMIZER_CHOICES:
+            raise ValueError(f"optimizer={self.optimizer!r} is not one of {OPTIMIZER_CHOICES}")
+        if self.lr_schedule not in LR_SCHEDULE_CHOICES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of {LR_SCHEDULE_CHOICES}")
         if self.lr_schedule == "inverse_sqrt" and self.warmup_steps < 1:
             raise ValueError(f"warmup_steps={self.warmup_steps}: lr_schedule='inverse_sqrt' needs "
                              "a warmup (the rate is the peak at its end)")

@@ -9,7 +9,7 @@ Example:
 import keras
 from keras import ops
 
-SCHEDULE_CHOICES = ("constant", "inverse_sqrt", "cosine")
+from models.config import LR_SCHEDULE_CHOICES
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -44,7 +44,7 @@ def learning_rate(config, total_steps=None):
     if config.lr_schedule == "constant":
         return config.learning_rate
     if config.lr_schedule == "inverse_sqrt":
-        return WarmupInverseSqrt(config.learning_rate, max(1, config.warmup_steps))
+        return WarmupInverseSqrt(config.learning_rate, config.warmup_steps)
     if config.lr_schedule == "cosine":
         if not total_steps:
             raise ValueError("lr_schedule='cosine' needs the run's total number of steps")
@@ -52,4 +52,4 @@ def learning_rate(config, total_steps=None):
         return keras.optimizers.schedules.CosineDecay(
             0.0 if warmup else config.learning_rate, decay_steps=max(1, total_steps - warmup),
             warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
-    raise ValueError(f"lr_schedule={config.lr_schedule!r} is not one of {SCHEDULE_CHOICES}")
+    raise ValueError(f"lr_schedule={config.lr_schedule!r} is not one of {LR_SCHEDULE_CHOICES}")

@@ -17,6 +17,9 @@ import json
 import os
 import sys
 
+from models.config import (BATCHING_CHOICES, LR_SCHEDULE_CHOICES, OPTIMIZER_CHOICES,
+                           PRECISION_CHOICES, TOKENIZER_CHOICES)
+
 EXIT_USAGE = 2
 
 
@@ -84,7 +87,8 @@ def build_parser():
     train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
     train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
     _add_corpus_arguments(train)
-    for name, kind in (("epochs", int), ("batch-size", int), ("max-tokens", int), ("steps-per-epoch", int),
+    for name, kind in (("epochs", int), ("batch-size", int), ("max-tokens", int),
+                       ("steps-per-epoch", int),
                        ("max-pairs", int), ("vocab-size", int), ("sequence-length", int),
                        ("embed-dim", int), ("dense-dim", int), ("num-heads", int),
                        ("num-layers", int), ("rnn-units", int), ("dropout", float),
@@ -93,14 +97,14 @@ def build_parser():
                        ("early-stopping", int)):
         train.add_argument(f"--{name}", type=kind, help="override the preset's value")
     train.add_argument("--split", choices=("source", "book"))
-    train.add_argument("--tokenizer", choices=("word", "wordpiece"),
+    train.add_argument("--tokenizer", choices=TOKENIZER_CHOICES,
                        help="word: the book's lowercase words; wordpiece: subwords that keep "
                        "case and punctuation")
-    train.add_argument("--batching", choices=("bucket", "trim", "fixed"),
+    train.add_argument("--batching", choices=BATCHING_CHOICES,
                        help="bucket: batches of similar lengths; trim: random batches padded "
                        "to their longest sentence; fixed: padded to the full length (the book)")
-    train.add_argument("--optimizer", choices=("adam", "adamw", "rmsprop"))
-    train.add_argument("--lr-schedule", choices=("constant", "inverse_sqrt", "cosine"),
+    train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES)
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULE_CHOICES,
                        help="constant (the book), warmup + 1/sqrt(step), or warmup + cosine to 0")
     train.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
                        help="XLA-compile the optimizer update alone (default: on)")
@@ -112,7 +116,7 @@ def build_parser():
     train.add_argument("--cpu-devices", type=int,
                        help="split the CPU into N logical devices (try --strategy mirrored "
                        "without GPUs)")
-    train.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+    train.add_argument("--precision", choices=PRECISION_CHOICES,
                        help="auto (default): mixed_bfloat16 where the hardware has bfloat16")
     train.add_argument("--jit-compile", choices=("auto", "on", "off"),
                        help="XLA for the training step (auto: on with a GPU, off on CPU)")
