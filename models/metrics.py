@@ -86,7 +86,8 @@ def token_cross_entropy(labels, logits, label_smoothing=0.0):
     With `label_smoothing` = e the target is (1 - e) on the label plus e / vocab everywhere,
     so the loss is (1 - e) * (lse - logit[label]) + e * (lse - mean(logits)), lse being the
     log-sum-exp of the row. Same values and gradients as
-    `tf.nn.sparse_softmax_cross_entropy_with_logits` (e = 0), about twice as fast on a CPU:
+    `tf.nn.sparse_softmax_cross_entropy_with_logits` (e = 0), about twice as fast on a CPU
+    (`benchmarks/step_parts.py`):
     the exponentials are computed once and the gradient (softmax - target) is written in
     two passes over the logits.
     """

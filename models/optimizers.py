@@ -3,8 +3,9 @@
 Keras applies an optimizer as a chain of separate element-wise ops per weight (for RMSprop:
 square, scale, add, assign, sqrt, divide, ...), each a full pass over memory. On a CPU that is
 a large fixed cost per step: for the book's Transformer (14.4M weights) one RMSprop update took
-32 ms here, a fifth of a training step. Compiling the whole update with XLA fuses it into one
-pass per weight (12.6 ms; Adam 39 -> 16 ms), with the same arithmetic. The rest of the step
+29.5 ms here, about a quarter of a training step. Compiling the whole update with XLA fuses it
+into one pass per weight (10.9 ms; Adam 32.9 -> 13.9 ms; `benchmarks/step_parts.py`), with the
+same arithmetic. The rest of the step
 stays uncompiled (XLA recompiles for every batch shape and was slower here for the model).
 
 Sparse (embedding) gradients are made dense first, which is what Keras' own update does with
