@@ -24,6 +24,8 @@ ROOT = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from models.config import MODEL_CHOICES, PRESET_CHOICES  # noqa: E402  (after the path insert)
+
 MATMUL_OPS = {"_MklMatMul", "_MklBatchMatMulV2", "_MklNativeFusedMatMul", "_MklEinsum", "MatMul",
               "BatchMatMulV2", "Einsum", "_MklFusedBatchMatMulV2"}
 
@@ -44,8 +46,8 @@ def op_table(xplane_path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="transformer", choices=("transformer", "rnn", "gru"))
-    parser.add_argument("--preset", default="book", choices=("tiny", "small", "book"))
+    parser.add_argument("--model", default="transformer", choices=MODEL_CHOICES)
+    parser.add_argument("--preset", default="book", choices=PRESET_CHOICES)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--steps", type=int, default=10, help="profiled steps")
     parser.add_argument("--vocab", type=int, default=15000, help="vocabulary size per language")

@@ -17,7 +17,7 @@ class RunError(ValueError):
 
 
 MODEL_CHOICES = ("transformer", "rnn", "gru")
-PRESET_CHOICES = ("tiny", "small", "book")
+PRESET_CHOICES = ("tiny", "small", "book", "cpu-best")
 STRATEGY_CHOICES = ("default", "mirrored", "multiworker")
 PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 TOKENIZER_CHOICES = ("word", "wordpiece")
@@ -35,9 +35,11 @@ class Config:
     dense_dim: int = 512  # Transformer feed-forward inner width
     num_heads: int = 4  # Transformer attention heads (embed_dim must be divisible by it)
     num_layers: int = 1  # Transformer encoder blocks = decoder blocks
+    norm_first: bool = False  # Transformer: pre-layer-norm blocks (False: post-LN, the book's)
+    tie_embeddings: bool = False  # Transformer: the output layer is the target embedding's transpose
     rnn_units: int = 256  # GRU width (encoder per direction, decoder) for rnn / gru
     dropout: float = 0.5  # dropout before the output layer (the book's 0.5)
-    block_dropout: float = 0.0  # dropout inside Transformer blocks (0 in the book)
+    block_dropout: float = 0.0  # dropout on embeddings and inside Transformer blocks (0: book)
     positional: bool = True  # learned position embeddings (Transformer)
 
     # Data and vectorization.
@@ -51,6 +53,7 @@ class Config:
     # punctuation, no out-of-vocabulary words)
     tokenizer: str = "word"
     vocab_size: int = 15000  # tokens per language, including padding and reserved tokens
+    shared_vocab: bool = False  # wordpiece: one vocabulary learned from both languages
     sequence_length: int = 20  # source length and target length (tokens)
 
     # Training.
@@ -68,7 +71,11 @@ class Config:
     warmup_steps: int = 0  # linear warmup steps for inverse_sqrt / cosine
     weight_decay: float = 0.0  # decoupled weight decay (0 = none; adamw: Keras' default 0.004)
     label_smoothing: float = 0.0  # mix this much uniform distribution into the targets
-    early_stopping: int = 0  # stop after N epochs without a better val loss, keep the best (0 = off)
+    early_stopping: int = 0  # stop after N epochs without a better val metric, keep the best (0 = off)
+    early_stopping_metric: str = "loss"  # loss (val loss) | bleu (val BLEU; needs val_bleu_sources)
+    val_bleu_sources: int = 0  # after each epoch, greedy BLEU on this many val sources (0 = off)
+    # average the weights of the last N epochs at the end; kept if its val loss is lower (0 = off)
+    average_last: int = 0
     # auto (mixed_bfloat16 on bf16 hardware: CPUs with AVX512-BF16/AMX, GPUs from Ampere on;
     # mixed_float16 on older GPUs; else float32) | float32 | mixed_bfloat16 | mixed_float16.
     # Weights, logits and the loss stay float32. `train` saves the resolved value.
@@ -110,7 +117,28 @@ class Config:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
         if self.label_smoothing and not self.select_tokens:
             raise ValueError(f"label_smoothing={self.label_smoothing} needs select_tokens=True")
-        for name in ("warmup_steps", "early_stopping", "weight_decay"):
+        if self.shared_vocab and self.tokenizer != "wordpiece":
+            raise ValueError(f"shared_vocab=True needs tokenizer='wordpiece' "
+                             f"(tokenizer={self.tokenizer!r})")
+        if self.tie_embeddings and self.model != "transformer":
+            raise ValueError(f"tie_embeddings=True is for the Transformer (model={self.model!r})")
+        if self.average_last and self.early_stopping:
+            raise ValueError(f"average_last={self.average_last} and early_stopping="
+                             f"{self.early_stopping}: use one of them (both pick the final weights)")
+        if self.early_stopping_metric not in ("loss", "bleu"):
+            raise ValueError(f"early_stopping_metric={self.early_stopping_metric!r} is not "
+                             "'loss' or 'bleu'")
+        if self.early_stopping_metric == "bleu" and self.early_stopping and \
+                not self.val_bleu_sources:
+            raise ValueError("early_stopping_metric='bleu' needs val_bleu_sources > 0 "
+                             f"(val_bleu_sources={self.val_bleu_sources})")
+        if self.average_last == 1:
+            raise ValueError("average_last=1: averaging needs at least 2 epochs (0 = off)")
+        for name in ("dropout", "block_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
+        for name in ("warmup_steps", "early_stopping", "weight_decay", "average_last",
+                     "val_bleu_sources"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if self.strategy not in STRATEGY_CHOICES:
@@ -143,6 +171,18 @@ PRESETS = {
     # (The book pads every batch to 20 tokens: --batching fixed; same results, slower.)
     "book": dict(embed_dim=256, dense_dim=2048, num_heads=8, rnn_units=1024, optimizer="rmsprop",
                  epochs=30),
+    # The best translator this project trains on a 2-core CPU in <= 2 hours (a Transformer;
+    # measured figures in benchmarks/README.md): subwords that keep case and punctuation,
+    # NMT practice's recipe (label smoothing, warmup + 1/sqrt(step) decay, AdamW, dropout,
+    # averaging the last epochs), sizes that fit about 24 epochs into the time budget.
+    "cpu-best": dict(
+        tokenizer="wordpiece", vocab_size=8000,  # per language; ~8 pieces per sentence here
+        sequence_length=24,  # pieces: 99.7% of the Spanish sentences fit (20 fits 99.0%)
+        embed_dim=256, dense_dim=1024, num_heads=4, rnn_units=512,
+        dropout=0.1, block_dropout=0.1, label_smoothing=0.1,
+        optimizer="adamw", weight_decay=0.01, learning_rate=7e-4,
+        lr_schedule="inverse_sqrt", warmup_steps=1000,
+        batch_size=128, epochs=24, budget_minutes=115.0, average_last=5),
 }
 MODEL_PRESETS = {
     ("gru", "book"): dict(epochs=15),  # the book trains its GRU for 15 epochs
@@ -150,6 +190,8 @@ MODEL_PRESETS = {
     # float32: measured faster than bfloat16 for this model's 128-wide matmuls (the casts cost
     # more than they save; benchmarks/README.md), bfloat16 wins from the book sizes up.
     ("transformer", "small"): dict(epochs=5, precision="float32"),
+    # Three encoder and three decoder blocks; the output layer is the target embedding.
+    ("transformer", "cpu-best"): dict(num_layers=3, tie_embeddings=True),
 }
 
 

@@ -15,6 +15,7 @@ Example:
 
 import time
 
+import keras
 import sacrebleu
 
 from data.corpus import group_references
@@ -30,6 +31,40 @@ def corpus_scores(hypotheses, references):
     bleu = sacrebleu.corpus_bleu(hypotheses, streams)
     chrf = sacrebleu.corpus_chrf(hypotheses, streams)
     return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2)}
+
+
+def book_bleu(hypotheses, references):
+    """Book-normalised BLEU and chrF of raw `hypotheses` against lists of raw references."""
+    hypotheses = normalize_like_book([h.replace("[UNK]", "UNK") for h in hypotheses], "spanish")
+    return corpus_scores(hypotheses, [normalize_like_book(refs, "spanish") for refs in references])
+
+
+class ValidationBleu(keras.callbacks.Callback):
+    """After each epoch, translate `sources` validation sources (greedy) and log `val_bleu`
+    and `val_chrf` (book-normalised, against all their references).
+
+    Placed before the loggers and `EarlyStopping(monitor="val_bleu", mode="max")`, it lets
+    training stop on, and keep the weights of, the best validation BLEU.
+
+    Args:
+        translator: the `Translator` being trained (its model shares the trained weights).
+        pairs: list of (English, Spanish) validation pairs.
+        sources: int. How many unique English sources (the first ones) to score.
+    """
+
+    def __init__(self, translator, pairs, sources):
+        super().__init__()
+        if sources < 1:
+            raise ValueError(f"sources={sources} must be >= 1")
+        grouped = group_references(pairs)
+        self.translator = translator
+        self.sources = list(grouped)[:sources]
+        self.references = [grouped[s] for s in self.sources]
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = book_bleu(self.translator.translate(self.sources), self.references)
+        if logs is not None:
+            logs["val_bleu"], logs["val_chrf"] = scores["bleu"], scores["chrf"]
 
 
 def masked_accuracy(translator, pairs, batch_size=256):
@@ -87,9 +122,9 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     # "[UNK]" would be split by sacrebleu's tokenizer into three tokens; score it as one
     # token that never matches a (lowercased) reference word.
     as_is = [h.replace("[UNK]", "UNK") for h in hypotheses]
+    report.update(book_bleu(as_is, [grouped[s] for s in sources]))
     hypotheses = normalize_like_book(as_is, "spanish")
     references = [normalize_like_book(grouped[s], "spanish") for s in sources]
-    report.update(corpus_scores(hypotheses, references))
     report.update({f"{name}_as_is": value for name, value in
                    corpus_scores(as_is, [grouped[s] for s in sources]).items()})
     report.update({

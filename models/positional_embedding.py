@@ -17,11 +17,16 @@ class PositionalEmbedding(keras.layers.Layer):
         output_dim: int. Width of the token vectors (`embed_dim`).
         use_position: bool. Add the position embedding (False gives a plain token embedding,
             which is how the book's parameter count of 14,428,824 is stated).
+        tied_output: bool. The layer also serves as the output layer (tied input/output
+            embeddings): `layer(vectors, reverse=True)` returns the logits
+            `vectors @ token_embeddings^T + output_bias`, one per vocabulary entry.
 
     Call arguments:
         inputs: (batch, length) int token ids, length <= sequence_length - start_index.
         start_index: int or scalar tensor. Position of the first token (used when decoding
             one token at a time: the token at step `i` gets position `i`).
+        reverse: bool. With `tied_output`: `inputs` are (..., output_dim) vectors and the
+            result is (..., input_dim) logits.
 
     Example:
     >>> layer = PositionalEmbedding(sequence_length=4, input_dim=10, output_dim=8)
@@ -29,7 +34,8 @@ class PositionalEmbedding(keras.layers.Layer):
     (1, 4, 8)
     """
 
-    def __init__(self, sequence_length, input_dim, output_dim, use_position=True, **kwargs):
+    def __init__(self, sequence_length, input_dim, output_dim, use_position=True,
+                 tied_output=False, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("sequence_length", sequence_length), ("input_dim", input_dim),
                             ("output_dim", output_dim)):
@@ -39,6 +45,7 @@ class PositionalEmbedding(keras.layers.Layer):
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.use_position = bool(use_position)
+        self.tied_output = bool(tied_output)
         self.token_embeddings = keras.layers.Embedding(
             self.input_dim, self.output_dim, name="token_embedding", dtype=self.dtype_policy
         )
@@ -54,9 +61,19 @@ class PositionalEmbedding(keras.layers.Layer):
         self.token_embeddings.build((None, None))
         if self.position_embeddings is not None:
             self.position_embeddings.build((None,))
+        if self.tied_output:
+            self.output_bias = self.add_weight(shape=(self.input_dim,), initializer="zeros",
+                                               name="output_bias")
         self.built = True
 
-    def call(self, inputs, start_index=0):
+    def call(self, inputs, start_index=0, reverse=False):
+        if reverse:
+            if not self.tied_output:
+                raise ValueError("reverse=True needs a layer built with tied_output=True")
+            # (..., output_dim) @ (output_dim, input_dim) -> (..., input_dim) logits.
+            embeddings = ops.cast(self.token_embeddings.embeddings, self.compute_dtype)
+            logits = ops.matmul(inputs, ops.transpose(embeddings))
+            return logits + ops.cast(self.output_bias, self.compute_dtype)
         # (batch, length, output_dim)
         embedded = self.token_embeddings(inputs)
         if self.position_embeddings is None:
@@ -66,6 +83,8 @@ class PositionalEmbedding(keras.layers.Layer):
         return embedded + self.position_embeddings(positions)[None, :, :]
 
     def compute_mask(self, inputs, mask=None):
+        if "float" in str(inputs.dtype):  # reverse=True: vectors in, the mask passes through
+            return mask
         return self.padding_mask(inputs)
 
     @staticmethod
@@ -73,8 +92,14 @@ class PositionalEmbedding(keras.layers.Layer):
         """(batch, length) bool: True on real tokens, False on padding (id 0)."""
         return ops.not_equal(inputs, 0)
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape) + (self.output_dim,)
+    def compute_output_spec(self, inputs, start_index=0, reverse=False):
+        # (batch, length) ids -> (batch, length, output_dim) vectors; reverse=True:
+        # (..., output_dim) vectors -> (..., input_dim) logits.
+        if reverse:
+            shape, dtype = tuple(inputs.shape[:-1]) + (self.input_dim,), self.compute_dtype
+        else:
+            shape, dtype = tuple(inputs.shape) + (self.output_dim,), self.compute_dtype
+        return keras.KerasTensor(shape, dtype=dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -83,5 +108,6 @@ class PositionalEmbedding(keras.layers.Layer):
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
             "use_position": self.use_position,
+            "tied_output": self.tied_output,
         })
         return config

@@ -51,17 +51,31 @@ def float32_logits(logits):
     return keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
 
 
+def output_projection(model):
+    """`model`'s output layer as a function of the last hidden vectors -> logits.
+
+    The Dense layer named "output", or, with tied embeddings (no "output" layer), the target
+    embedding used in reverse (its transpose).
+    """
+    names = {layer.name for layer in model.layers}
+    if "output" in names:
+        return model.get_layer("output")
+    embedding = model.get_layer("target_embedding")
+    return lambda vectors: embedding(vectors, reverse=True)
+
+
 def build_training_model(model):
     """A training view of `model` whose output layer sees real target tokens only.
 
-    `model` maps `{"english", "spanish"}` to (batch, tgt_len, vocab) logits through a layer
-    named "output" (then `float32_logits`). The returned model shares every layer (and so
+    `model` maps `{"english", "spanish"}` to (batch, tgt_len, vocab) logits: a layer named
+    "output_dropout", then the output layer (`output_projection`), then `float32_logits`. The returned model shares every layer (and so
     every weight) with it, takes a third input `"loss_mask"` (batch, tgt_len) int64, 1 where
     the next token is real, and returns (tokens, vocab) logits, one row per real target token.
     Train it with `TokenCrossEntropy` / `TokenAccuracy`; save and decode with `model`.
     """
-    output_layer = model.get_layer("output")
-    hidden = keras.Model(model.input, output_layer.input, name=f"{model.name}_body")
+    output_layer = output_projection(model)
+    hidden = keras.Model(model.input, model.get_layer("output_dropout").output,
+                         name=f"{model.name}_body")
     source = keras.Input(shape=(None,), dtype="int64", name="english")
     target = keras.Input(shape=(None,), dtype="int64", name="spanish")
     loss_mask = keras.Input(shape=(None,), dtype="int64", name="loss_mask")

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from data.corpus import load_corpus, split_corpus
 from data.pipeline import count_target_tokens, make_dataset
+from models.evaluation import ValidationBleu
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
 from models.schedules import learning_rate
@@ -215,6 +216,59 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class AverageLastEpochs(keras.callbacks.Callback):
+    """Keeps the weights of `model` at the end of each of the last `count` epochs.
+
+    `average()` is their element-wise mean (checkpoint averaging: the mean of nearby points of
+    a noisy descent usually lies lower on the loss surface than any one of them).
+
+    Args:
+        model: keras.Model whose weights are kept (the saved model; a training view shares them).
+        count: int >= 2. How many epochs' weights are averaged.
+    """
+
+    def __init__(self, model, count):
+        super().__init__()
+        if count < 2:
+            raise ValueError(f"count={count}: averaging needs at least 2 epochs")
+        self.target = model
+        self.count = count
+        self.snapshots = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots = (self.snapshots + [self.target.get_weights()])[-self.count:]
+
+    def average(self):
+        """The mean of the kept weights (a list like `get_weights()`)."""
+        return [np.mean(np.stack(values), axis=0).astype(values[0].dtype)
+                for values in zip(*self.snapshots)]
+
+
+def _use_best_of_average(model, translator, averager, val_ds, history, say):
+    """Replace the final weights by the average of the last epochs' when its val loss is lower.
+
+    Returns a summary for train_state.json.
+    """
+    last_loss = float(history.history["val_loss"][-1])
+    if len(averager.snapshots) < 2:
+        return {"epochs": len(averager.snapshots), "used": "last", "val_loss_last": last_loss}
+    final = translator.model.get_weights()
+    translator.model.set_weights(averager.average())
+    averaged = model.evaluate(val_ds, verbose=0, return_dict=True)
+    summary = {"epochs": len(averager.snapshots), "val_loss_last": last_loss,
+               "val_loss_averaged": float(averaged["loss"]),
+               "val_accuracy_averaged": float(averaged["accuracy"])}
+    if averaged["loss"] < last_loss:
+        summary["used"] = "averaged"
+    else:
+        translator.model.set_weights(final)
+        summary["used"] = "last"
+    say(f"average of the last {summary['epochs']} epochs: val loss {averaged['loss']:.4f} "
+        f"(last epoch {last_loss:.4f}), accuracy {averaged['accuracy']:.4f}; "
+        f"keeping the {summary['used']} weights")
+    return summary
+
+
 def _batches_per_epoch(config, train_pairs):
     """Training steps in one epoch (for a cosine schedule's length): `steps_per_epoch`, or the
     number of batches (an estimate with a token budget, whose batch sizes vary by bucket)."""
@@ -342,6 +396,9 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
 
     callbacks = [
         EpochTimer(),  # first, so the loggers below see epoch_seconds
+        # Then val_bleu, so the loggers and early stopping see it.
+        *([ValidationBleu(translator, splits.val, config.val_bleu_sources)]
+          if config.val_bleu_sources else []),
         keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
         keras.callbacks.CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming),
         keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), profile_batch=0),
@@ -349,9 +406,15 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     ]
     if config.budget_minutes:
         callbacks.append(TimeBudget(config.budget_minutes))
+    averager = None
+    if config.average_last > 1:
+        averager = AverageLastEpochs(translator.model, config.average_last)
+        callbacks.append(averager)
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping, restore_best_weights=True,
+            monitor=f"val_{config.early_stopping_metric}",
+            mode="max" if config.early_stopping_metric == "bleu" else "min",
+            patience=config.early_stopping, restore_best_weights=True,
             verbose=1 if verbose else 0))
     started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
@@ -360,6 +423,10 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     seconds = time.time() - started
     if any(not np.isfinite(v) for v in history.history.get("loss", [])):
         raise RuntimeError("training stopped: the loss became NaN")
+    extra = {}
+    if averager is not None:
+        extra["checkpoint_average"] = _use_best_of_average(model, translator, averager, val_ds,
+                                                           history, say)
     translator.save(out_dir)
     final = {k: float(v[-1]) for k, v in history.history.items()}
     # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
@@ -369,7 +436,7 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
                  parameters=counts, epochs_run=_count_history_rows(out_dir),
                  target_tokens_per_batch=round(tokens * config.batch_size / len(train_tgt), 2),
                  batches_per_epoch=steps or -(-len(train_tgt) // config.batch_size),
-                 split_sha256=splits_sha256(splits))
+                 split_sha256=splits_sha256(splits), **extra)
     say(f"trained in {seconds / 60:.1f} min; "
           + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
     say(f"saved to {out_dir}")

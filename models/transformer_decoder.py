@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from models.cached_attention import CachedMultiHeadAttention
-from models.transformer_encoder import check_block_arguments
+from models.transformer_encoder import check_block_arguments, residual
 
 
 def causal_mask(query_length, key_length, query_start=0):
@@ -18,7 +18,9 @@ def causal_mask(query_length, key_length, query_start=0):
 class TransformerDecoder(keras.layers.Layer):
     """Transformer decoder block: causal self-attention, cross-attention, feed-forward.
 
-    Each block has a residual connection and LayerNorm after it (post-LN, as in the book).
+    Each block has a residual connection and LayerNorm after it (post-LN, as in the book), or,
+    with `norm_first=True`, a LayerNorm on its input (pre-LN; the model builder then adds one
+    final LayerNorm after the stack).
     Self-attention is causal (position t sees positions <= t) and ignores target padding;
     cross-attention's queries come from the decoder, its keys and values from the encoder
     output, masked by the **source** padding mask.
@@ -28,6 +30,7 @@ class TransformerDecoder(keras.layers.Layer):
         dense_dim: int. Width of the feed-forward inner layer.
         num_heads: int. Attention heads; `embed_dim` must be divisible by it.
         dropout: float. Dropout on each block's output before the residual (0 in the book).
+        norm_first: bool. Pre-layer-norm instead of the book's post-layer-norm.
 
     Call arguments:
         inputs: (batch, tgt_len, embed_dim) target embeddings.
@@ -54,13 +57,14 @@ class TransformerDecoder(keras.layers.Layer):
     (2, 4, 8)
     """
 
-    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, **kwargs):
+    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False, **kwargs):
         super().__init__(**kwargs)
-        check_block_arguments(embed_dim, dense_dim, num_heads, dropout)
+        check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first)
         self.embed_dim = int(embed_dim)
         self.dense_dim = int(dense_dim)
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
+        self.norm_first = norm_first
         key_dim = self.embed_dim // self.num_heads
         self.self_attention = CachedMultiHeadAttention(
             num_heads=self.num_heads, key_dim=key_dim, name="self_attention", dtype=self.dtype_policy)
@@ -104,53 +108,65 @@ class TransformerDecoder(keras.layers.Layer):
         training=None,
     ):
         tgt_len = ops.shape(inputs)[1]
-        # Self-attention block.
-        if self_attention_cache is None:
-            # (1, tgt_len, tgt_len) causal, and padded keys hidden: (batch, 1, tgt_len).
-            self_mask = causal_mask(tgt_len, tgt_len)
-            if decoder_padding_mask is not None:
-                self_mask = ops.logical_and(
-                    self_mask, ops.expand_dims(ops.cast(decoder_padding_mask, "bool"), 1))
-            attended = self.self_attention(inputs, inputs, attention_mask=self_mask,
-                                           training=training)
-        else:
+        updated_cache = []
+        scores = []
+
+        def self_attention(x):
+            if self_attention_cache is None:
+                # (1, tgt_len, tgt_len) causal, and padded keys hidden: (batch, 1, tgt_len).
+                self_mask = causal_mask(tgt_len, tgt_len)
+                if decoder_padding_mask is not None:
+                    self_mask = ops.logical_and(
+                        self_mask, ops.expand_dims(ops.cast(decoder_padding_mask, "bool"), 1))
+                return self.self_attention(x, x, attention_mask=self_mask, training=training)
             max_len = ops.shape(self_attention_cache)[2]
             self_mask = causal_mask(tgt_len, max_len, query_start=cache_index)
-            attended, self_attention_cache = self.self_attention(
-                inputs, inputs, attention_mask=self_mask, cache=self_attention_cache,
+            attended, cache = self.self_attention(
+                x, x, attention_mask=self_mask, cache=self_attention_cache,
                 cache_update_index=cache_index, training=training)
-        x = self.layernorm_1(inputs + self.dropout_layer(attended, training=training))
+            updated_cache.append(cache)
+            return attended
 
-        # Cross-attention block.
         cross_mask = None
         if encoder_padding_mask is not None:
             # (batch, 1, src_len): queries never look at source padding.
             cross_mask = ops.expand_dims(ops.cast(encoder_padding_mask, "bool"), 1)
-        if cross_attention_cache is None:
-            if encoder_outputs is None:
-                raise ValueError("encoder_outputs=None needs a cross_attention_cache")
-            crossed = self.cross_attention(x, encoder_outputs, attention_mask=cross_mask,
-                                           return_attention_scores=return_attention_scores,
-                                           training=training)
-        else:
-            crossed = self.cross_attention(x, None, attention_mask=cross_mask,
-                                           cache=cross_attention_cache,
-                                           return_attention_scores=return_attention_scores,
-                                           training=training)
-            crossed = crossed[:-1] if return_attention_scores else crossed[0]
-        if return_attention_scores:
-            crossed, scores = crossed
-        x = self.layernorm_2(x + self.dropout_layer(crossed, training=training))
 
-        # Feed-forward block.  (batch, tgt_len, embed_dim)
-        projected = self.dense_2(self.dense_1(x))
-        outputs = self.layernorm_3(x + self.dropout_layer(projected, training=training))
+        def cross_attention(x):
+            if cross_attention_cache is None:
+                if encoder_outputs is None:
+                    raise ValueError("encoder_outputs=None needs a cross_attention_cache")
+                crossed = self.cross_attention(x, encoder_outputs, attention_mask=cross_mask,
+                                               return_attention_scores=return_attention_scores,
+                                               training=training)
+            else:
+                crossed = self.cross_attention(x, None, attention_mask=cross_mask,
+                                               cache=cross_attention_cache,
+                                               return_attention_scores=return_attention_scores,
+                                               training=training)
+                crossed = crossed[:-1] if return_attention_scores else crossed[0]
+            if return_attention_scores:
+                crossed, weights = crossed
+                scores.append(weights)
+            return crossed
+
+        def feed_forward(x):
+            return self.dense_2(self.dense_1(x))
+
+        # Self-attention block, cross-attention block, feed-forward block.
+        # (batch, tgt_len, embed_dim)
+        x = inputs
+        for sublayer, norm in ((self_attention, self.layernorm_1),
+                               (cross_attention, self.layernorm_2),
+                               (feed_forward, self.layernorm_3)):
+            x = residual(x, sublayer, norm, self.dropout_layer, self.norm_first, training)
+        outputs = x
 
         results = [outputs]
         if self_attention_cache is not None:
-            results.append(self_attention_cache)
+            results.append(updated_cache[0])
         if return_attention_scores:
-            results.append(scores)
+            results.append(scores[0])
         return results[0] if len(results) == 1 else tuple(results)
 
     def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None):
@@ -159,5 +175,6 @@ class TransformerDecoder(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"embed_dim": self.embed_dim, "dense_dim": self.dense_dim,
-                       "num_heads": self.num_heads, "dropout": self.dropout})
+                       "num_heads": self.num_heads, "dropout": self.dropout,
+                       "norm_first": self.norm_first})
         return config

@@ -6,7 +6,7 @@ from keras import ops
 from models.cached_attention import CachedMultiHeadAttention
 
 
-def check_block_arguments(embed_dim, dense_dim, num_heads, dropout):
+def check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first=False):
     """Shared argument checks of the encoder and decoder blocks."""
     for name, value in (("embed_dim", embed_dim), ("dense_dim", dense_dim), ("num_heads", num_heads)):
         if int(value) < 1:
@@ -15,19 +15,36 @@ def check_block_arguments(embed_dim, dense_dim, num_heads, dropout):
         raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout={dropout} must be in [0, 1)")
+    if not isinstance(norm_first, bool):
+        raise ValueError(f"norm_first={norm_first!r} must be True or False")
+
+
+def residual(x, sublayer, norm, dropout, norm_first, training=None):
+    """One residual sub-block: post-LN `norm(x + f(x))` or pre-LN `x + f(norm(x))`.
+
+    `sublayer` maps the (normalised, with pre-LN) input to the update; `dropout` is applied to
+    the update before it is added.
+    """
+    if norm_first:
+        return x + dropout(sublayer(norm(x)), training=training)
+    return norm(x + dropout(sublayer(x), training=training))
 
 
 @keras.saving.register_keras_serializable(package="companion")
 class TransformerEncoder(keras.layers.Layer):
     """Transformer encoder block: self-attention, feed-forward, each with residual + LayerNorm.
 
-    Post-layer-norm as in the book and the paper; `key_dim = embed_dim // num_heads` (3rd ed.).
+    Post-layer-norm as in the book and the paper (`norm_first=False`), or pre-layer-norm
+    (`norm_first=True`: each sub-block normalises its input and the residual path stays
+    un-normalised; a stack of them then needs one final LayerNorm, which the model builder
+    adds). `key_dim = embed_dim // num_heads` (3rd ed.).
 
     Args:
         embed_dim: int. Width of the token vectors.
         dense_dim: int. Width of the feed-forward inner layer.
         num_heads: int. Attention heads; `embed_dim` must be divisible by it.
         dropout: float. Dropout on each block's output before the residual (0 in the book).
+        norm_first: bool. Pre-layer-norm instead of the book's post-layer-norm.
 
     Call arguments:
         inputs: (batch, src_len, embed_dim) source embeddings.
@@ -40,13 +57,14 @@ class TransformerEncoder(keras.layers.Layer):
     (2, 4, 8)
     """
 
-    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, **kwargs):
+    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False, **kwargs):
         super().__init__(**kwargs)
-        check_block_arguments(embed_dim, dense_dim, num_heads, dropout)
+        check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first)
         self.embed_dim = int(embed_dim)
         self.dense_dim = int(dense_dim)
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
+        self.norm_first = norm_first
         self.attention = CachedMultiHeadAttention(
             num_heads=self.num_heads, key_dim=self.embed_dim // self.num_heads,
             name="self_attention", dtype=self.dtype_policy,
@@ -73,16 +91,24 @@ class TransformerEncoder(keras.layers.Layer):
         if padding_mask is not None:
             # (batch, 1, src_len): every query may look at the real source tokens only.
             attention_mask = ops.expand_dims(ops.cast(padding_mask, "bool"), 1)
+        scores = []
+
+        def self_attention(x):
+            attended = self.attention(x, x, attention_mask=attention_mask,
+                                      return_attention_scores=return_attention_scores,
+                                      training=training)
+            if return_attention_scores:
+                attended, weights = attended
+                scores.append(weights)
+            return attended
+
         # Self-attention block.
-        attended = self.attention(inputs, inputs, attention_mask=attention_mask,
-                                  return_attention_scores=return_attention_scores, training=training)
-        if return_attention_scores:
-            attended, scores = attended
-        x = self.layernorm_1(inputs + self.dropout_layer(attended, training=training))
+        x = residual(inputs, self_attention, self.layernorm_1, self.dropout_layer, self.norm_first,
+                     training)
         # Feed-forward block.  (batch, src_len, embed_dim)
-        projected = self.dense_2(self.dense_1(x))
-        outputs = self.layernorm_2(x + self.dropout_layer(projected, training=training))
-        return (outputs, scores) if return_attention_scores else outputs
+        outputs = residual(x, lambda h: self.dense_2(self.dense_1(h)), self.layernorm_2,
+                           self.dropout_layer, self.norm_first, training)
+        return (outputs, scores[0]) if return_attention_scores else outputs
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -90,5 +116,6 @@ class TransformerEncoder(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"embed_dim": self.embed_dim, "dense_dim": self.dense_dim,
-                       "num_heads": self.num_heads, "dropout": self.dropout})
+                       "num_heads": self.num_heads, "dropout": self.dropout,
+                       "norm_first": self.norm_first})
         return config

@@ -33,12 +33,21 @@ def build_model(config, source_vocab_size=None, target_vocab_size=None):
 
 
 def make_tokenizers(config, train_pairs):
-    """Learn the English and Spanish vocabularies (`config.tokenizer`) on the training pairs."""
+    """Learn the English and Spanish vocabularies (`config.tokenizer`) on the training pairs.
+
+    With `config.shared_vocab` (WordPiece), one vocabulary of `vocab_size` pieces is learned from
+    both languages' sentences and used on both sides.
+    """
     english = [e for e, _ in train_pairs]
     spanish = [s for _, s in train_pairs]
     if config.tokenizer == "wordpiece":
         from data.subword import SubwordTokenizer
 
+        if config.shared_vocab:
+            shared = SubwordTokenizer.adapt(english + spanish, config.vocab_size,
+                                            config.sequence_length, "english")
+            return shared, SubwordTokenizer(shared.vocabulary, config.sequence_length + 1,
+                                            "spanish")
         return (SubwordTokenizer.adapt(english, config.vocab_size, config.sequence_length,
                                        "english"),
                 SubwordTokenizer.adapt(spanish, config.vocab_size, config.sequence_length + 1,

@@ -17,8 +17,9 @@ import json
 import os
 import sys
 
-from models.config import (BATCHING_CHOICES, LR_SCHEDULE_CHOICES, OPTIMIZER_CHOICES,
-                           PRECISION_CHOICES, TOKENIZER_CHOICES)
+from models.config import (BATCHING_CHOICES, LR_SCHEDULE_CHOICES, MODEL_CHOICES, OPTIMIZER_CHOICES,
+                           PRECISION_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES,
+                           TOKENIZER_CHOICES)
 
 EXIT_USAGE = 2
 
@@ -82,8 +83,8 @@ def build_parser():
     data.add_argument("--seed", type=int, default=1337)
 
     train = commands.add_parser("train", help="train a translator into a run folder")
-    train.add_argument("--model", choices=("transformer", "rnn", "gru"), default="transformer")
-    train.add_argument("--preset", choices=("tiny", "small", "book"), default="small")
+    train.add_argument("--model", choices=MODEL_CHOICES, default="transformer")
+    train.add_argument("--preset", choices=PRESET_CHOICES, default="small")
     train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
     train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
     _add_corpus_arguments(train)
@@ -94,7 +95,8 @@ def build_parser():
                        ("num-layers", int), ("rnn-units", int), ("dropout", float),
                        ("learning-rate", float), ("seed", int), ("budget-minutes", float),
                        ("warmup-steps", int), ("weight-decay", float), ("label-smoothing", float),
-                       ("early-stopping", int)):
+                       ("early-stopping", int), ("block-dropout", float), ("average-last", int),
+                       ("val-bleu-sources", int)):
         train.add_argument(f"--{name}", type=kind, help="override the preset's value")
     train.add_argument("--split", choices=("source", "book"))
     train.add_argument("--tokenizer", choices=TOKENIZER_CHOICES,
@@ -106,11 +108,19 @@ def build_parser():
     train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES)
     train.add_argument("--lr-schedule", choices=LR_SCHEDULE_CHOICES,
                        help="constant (the book), warmup + 1/sqrt(step), or warmup + cosine to 0")
+    train.add_argument("--early-stopping-metric", choices=("loss", "bleu"),
+                       help="what --early-stopping watches (bleu needs --val-bleu-sources N)")
+    train.add_argument("--shared-vocab", action=argparse.BooleanOptionalAction,
+                       help="wordpiece: one vocabulary learned from both languages")
+    train.add_argument("--norm-first", action=argparse.BooleanOptionalAction,
+                       help="Transformer: pre-layer-norm blocks (default: the preset's; book: post-LN)")
+    train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
+                       help="Transformer: output layer = transposed target embedding")
     train.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
                        help="XLA-compile the optimizer update alone (default: on)")
     train.add_argument("--select-tokens", action=argparse.BooleanOptionalAction,
                        help="compute the output layer on real target tokens only (default: on)")
-    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+    train.add_argument("--strategy", choices=STRATEGY_CHOICES,
                        help="tf.distribute strategy: mirrored = all local GPUs/devices, "
                        "multiworker = machines in TF_CONFIG")
     train.add_argument("--cpu-devices", type=int,
@@ -148,7 +158,7 @@ def build_parser():
                          help="train the models first (same preset, data and budget) into OUT/runs")
     compare.add_argument("--models", default="gru,rnn,transformer",
                          help="with --train: comma-separated models (default gru,rnn,transformer)")
-    compare.add_argument("--preset", choices=("tiny", "small", "book"), default="small")
+    compare.add_argument("--preset", choices=PRESET_CHOICES, default="small")
     compare.add_argument("--budget-minutes", type=float,
                          help="with --train: wall-clock training budget for each model")
     compare.add_argument("--epochs", type=int, help="with --train: epochs for each model")
@@ -197,7 +207,8 @@ def cmd_train(args):
         "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus",
         "precision", "jit_compile", "budget_minutes", "fused_optimizer", "select_tokens",
         "lr_schedule", "warmup_steps", "weight_decay", "label_smoothing", "early_stopping",
-        "tokenizer")}
+        "tokenizer", "block_dropout", "average_last", "norm_first", "tie_embeddings",
+        "shared_vocab", "early_stopping_metric", "val_bleu_sources")}
     if args.no_positional:
         overrides["positional"] = False
     if args.skip_bad_lines:

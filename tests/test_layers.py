@@ -49,6 +49,7 @@ def test_positional_embedding_without_positions_is_a_token_embedding():
     lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, dropout=1.5),
     lambda: PositionalEmbedding(sequence_length=0, input_dim=10, output_dim=8),
     lambda: LuongAttention(units=0),
+    lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, norm_first="yes"),
 ])
 def test_bad_arguments_raise_value_error_with_the_value(make):
     with pytest.raises(ValueError, match=r"=\S+"):
@@ -89,8 +90,9 @@ def test_future_tokens_do_not_change_past_outputs():
         assert not np.allclose(out_changed[:, t + 1 :], out[:, t + 1 :], atol=1e-4)
 
 
-def test_decoder_with_cache_equals_one_full_pass():
-    layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS)
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoder_with_cache_equals_one_full_pass(norm_first):
+    layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS, norm_first=norm_first)
     y, enc = _floats(BATCH, TGT, DIM), _floats(BATCH, SRC, DIM, seed=2)
     mask = _source_mask()
     full = layer(y, enc, encoder_padding_mask=mask)
@@ -100,6 +102,38 @@ def test_decoder_with_cache_equals_one_full_pass():
         step, cache = layer(y[:, t : t + 1], encoder_padding_mask=mask, self_attention_cache=cache,
                             cross_attention_cache=cross, cache_index=t)
         np.testing.assert_allclose(step[:, 0], full[:, t], atol=1e-5)
+
+
+def test_pre_norm_blocks_keep_the_residual_path_unnormalised():
+    # Pre-LN: outputs = inputs + updates, so a large input offset passes through unchanged.
+    x = _floats(BATCH, SRC, DIM)
+    encoder = TransformerEncoder(DIM, 16, HEADS, norm_first=True)
+    post = TransformerEncoder(DIM, 16, HEADS)
+    shifted, base = encoder(x + 100.0), encoder(x)
+    # LayerNorm ignores a constant shift of all features, so the updates are the same.
+    np.testing.assert_allclose(shifted - base, 100.0, atol=1e-3)
+    # Post-LN outputs are normalised: each vector has mean 0 whatever its input.
+    np.testing.assert_allclose(np.mean(post(x + 100.0), axis=-1), 0.0, atol=1e-4)
+
+
+def test_pre_norm_decoder_future_tokens_do_not_change_past_outputs():
+    layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS, norm_first=True)
+    y, enc = _floats(BATCH, TGT, DIM), _floats(BATCH, SRC, DIM, seed=2)
+    changed = y.copy()
+    changed[:, -1] += 5.0
+    np.testing.assert_allclose(layer(changed, enc)[:, :-1], layer(y, enc)[:, :-1], atol=1e-5)
+
+
+def test_tied_embedding_in_reverse_scores_vectors_against_every_token_vector():
+    layer = PositionalEmbedding(6, 10, DIM, tied_output=True)
+    vectors = _floats(BATCH, TGT, DIM)
+    layer(np.array([[1, 2]]))  # build
+    layer.output_bias.assign(np.arange(10, dtype="float32"))
+    table = layer.token_embeddings.embeddings.numpy()
+    np.testing.assert_allclose(layer(vectors, reverse=True), vectors @ table.T + np.arange(10),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="tied_output"):
+        PositionalEmbedding(6, 10, DIM)(vectors, reverse=True)
 
 
 def test_cached_attention_matches_keras_multi_head_attention():
@@ -126,6 +160,9 @@ def test_layer_config_round_trips():
     ids = np.array([[3, 4, 0], [5, 1, 2]])
     x, enc = _floats(BATCH, TGT, DIM), _floats(BATCH, SRC, DIM, seed=2)
     assert_config_round_trip(PositionalEmbedding(6, 10, DIM), ids)
+    assert_config_round_trip(PositionalEmbedding(6, 10, DIM, tied_output=True), ids)
+    assert_config_round_trip(TransformerEncoder(DIM, 16, HEADS, norm_first=True), enc)
+    assert_config_round_trip(TransformerDecoder(DIM, 16, HEADS, norm_first=True), x, enc)
     assert_config_round_trip(TransformerEncoder(DIM, 16, HEADS, dropout=0.1), enc,
                              padding_mask=_source_mask())
     assert_config_round_trip(TransformerDecoder(DIM, 16, HEADS), x, enc,

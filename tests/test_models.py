@@ -8,10 +8,17 @@ import tensorflow as tf
 from data.vectorize import WordTokenizer, add_markers
 from models.config import resolve_config
 from models.decoding import decode
+from models.transformer_decoder import TransformerDecoder
+from models.transformer_encoder import TransformerEncoder
 from models.translator import Translator, build_model
 from tests.conftest import assert_saved_model_round_trip
 
 MODELS = ("transformer", "rnn", "gru")
+# Model variants whose decoding and saving are checked like the models': name -> (model, settings).
+VARIANTS = {
+    "transformer_prenorm_tied": ("transformer", dict(norm_first=True, tie_embeddings=True,
+                                                     block_dropout=0.1)),
+}
 VOCAB = 40
 
 
@@ -19,7 +26,8 @@ def _tiny_model(name, **overrides):
     # Seeded: an untrained model's logits are close together, and with unseeded weights (which
     # depend on what ran before) a near-tie can let float rounding flip a greedy choice.
     keras.utils.set_random_seed(0)
-    config = resolve_config(name, "tiny", vocab_size=VOCAB, **overrides)
+    model_name, settings = VARIANTS.get(name, (name, {}))
+    config = resolve_config(model_name, "tiny", vocab_size=VOCAB, **{**settings, **overrides})
     return config, build_model(config)
 
 
@@ -38,11 +46,32 @@ def test_book_transformer_without_positions_has_the_books_parameter_count():
     assert model.count_params() == 14_428_824
 
 
+def test_tied_embeddings_replace_the_output_layer_by_the_target_embedding():
+    config, model = _tiny_model("transformer")
+    _, tied = _tiny_model("transformer", tie_embeddings=True)
+    names = {layer.name for layer in tied.layers}
+    assert "output" not in names
+    # The Dense output layer's kernel is gone; its bias stays, as the embedding's output_bias.
+    assert model.count_params() - tied.count_params() == config.embed_dim * VOCAB
+    source, target = _batch()
+    logits = tied({"english": source, "spanish": target})
+    assert logits.shape == (3, 6, VOCAB) and logits.dtype == "float32"
+
+
+def test_pre_norm_model_normalises_each_stack_once_at_the_end():
+    _, model = _tiny_model("transformer", norm_first=True, num_layers=2)
+    names = [layer.name for layer in model.layers]
+    assert "encoder_norm" in names and "decoder_norm" in names
+    blocks = [layer for layer in model.layers
+              if isinstance(layer, (TransformerEncoder, TransformerDecoder))]
+    assert len(blocks) == 4 and all(block.norm_first for block in blocks)
+
+
 def test_book_gru_has_the_books_parameter_count():
     assert build_model(resolve_config("gru", "book")).count_params() == 34_869_912
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + tuple(VARIANTS))
 def test_extra_source_padding_does_not_change_outputs(name):
     _, model = _tiny_model(name)
     source, target = _batch()
@@ -51,11 +80,10 @@ def test_extra_source_padding_does_not_change_outputs(name):
                                model({"english": source, "spanish": target}), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + tuple(VARIANTS))
 def test_cached_steps_equal_one_full_pass(name):
-    _, model = _tiny_model(name, num_layers=2)
-    translator_steps = Translator(resolve_config(name, "tiny", vocab_size=VOCAB, num_layers=2),
-                                  model, None, None).steps
+    config, model = _tiny_model(name, num_layers=2)
+    translator_steps = Translator(config, model, None, None).steps
     source, target = _batch()
     full = model({"english": source, "spanish": target})
     cache = translator_steps.init_cache(translator_steps.encode(tf.constant(source)), 6)
@@ -78,7 +106,7 @@ def _greedy_by_full_recompute(model, source, start_id, end_id, max_length):
     return tokens
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + tuple(VARIANTS))
 def test_cached_greedy_decode_equals_full_recompute(name):
     config, model = _tiny_model(name)
     steps = Translator(config, model, None, None).steps
@@ -115,7 +143,7 @@ def test_sampling_is_reproducible_from_its_seed():
         decode(next_fn, tf.fill([4], 2), {}, 10, end_id=3, strategy="nucleus")
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + tuple(VARIANTS))
 def test_models_survive_keras_save_and_load(name, tmp_path):
     _, model = _tiny_model(name)
     source, target = _batch()
@@ -152,7 +180,7 @@ def _normalised_log_prob(model, source, tokens, end_id, alpha=0.6):
     return np.array(scores)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + tuple(VARIANTS))
 def test_beam_search_with_one_beam_equals_greedy(name):
     config, model = _tiny_model(name)
     steps = Translator(config, model, None, None).steps

@@ -56,10 +56,27 @@ def test_compile_uses_the_configured_optimizer_decay_and_smoothing():
     (dict(warmup_steps=-1), "warmup_steps=-1"),
     (dict(lr_schedule="inverse_sqrt"), "needs a warmup"),
     (dict(batching="trim", max_tokens=500), "max_tokens=500"),
+    (dict(average_last=1), "average_last=1"),
+    (dict(average_last=3, early_stopping=2), "average_last=3 and early_stopping=2"),
+    (dict(block_dropout=1.0), "block_dropout=1.0"),
+    (dict(model="rnn", tie_embeddings=True), "tie_embeddings=True is for the Transformer"),
 ])
 def test_bad_recipe_settings_raise_with_the_value(overrides, message):
+    overrides = dict(overrides)
+    model = overrides.pop("model", "transformer")
     with pytest.raises(ValueError, match=message):
-        resolve_config("transformer", "tiny", **overrides)
+        resolve_config(model, "tiny", **overrides)
+
+
+def test_cpu_best_preset_is_the_recipe_with_three_tied_blocks_for_the_transformer():
+    config = resolve_config("transformer", "cpu-best")
+    assert (config.tokenizer, config.num_layers, config.tie_embeddings) == ("wordpiece", 3, True)
+    assert config.label_smoothing == 0.1 and config.optimizer == "adamw"
+    assert config.lr_schedule == "inverse_sqrt" and config.average_last == 5
+    assert 0 < config.budget_minutes <= 120  # the preset's promise: <= 2 hours of training
+    # The RNN gets the recipe but no Transformer-only settings.
+    rnn = resolve_config("rnn", "cpu-best")
+    assert rnn.tokenizer == "wordpiece" and not rnn.tie_embeddings and rnn.num_layers == 1
 
 
 def test_a_cosine_run_can_be_compiled_for_evaluation_without_its_length():

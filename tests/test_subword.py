@@ -214,3 +214,21 @@ def test_constructor_rejects_bad_arguments_naming_the_value(spanish):
 ])
 def test_detokenize_words_spaces_punctuation_like_written_text(words, text):
     assert detokenize_words(words) == text
+
+
+def test_shared_vocabulary_is_one_list_learned_from_both_languages():
+    from models.config import resolve_config
+    from models.translator import make_tokenizers
+
+    pairs = [(e, s) for e, s in zip(ENGLISH, SPANISH)]
+    config = resolve_config("transformer", "tiny", tokenizer="wordpiece", vocab_size=300,
+                            shared_vocab=True)
+    english, spanish = make_tokenizers(config, pairs)
+    assert english.vocabulary == spanish.vocabulary
+    assert (english.language, spanish.language) == ("english", "spanish")
+    assert spanish.sequence_length == english.sequence_length + 1
+    unk = english.vocabulary.index("[UNK]")
+    for tokenizer, texts in ((english, [e for e, _ in pairs]), (spanish, [s for _, s in pairs])):
+        assert unk not in np.asarray(tokenizer.encode(texts))
+    with pytest.raises(ValueError, match="shared_vocab=True needs tokenizer='wordpiece'"):
+        resolve_config("transformer", "tiny", shared_vocab=True)

@@ -85,3 +85,53 @@ def test_wordpiece_run_trains_resumes_its_vocabulary_and_writes_case_and_punctua
     # Capitalised, with the final full stop, like the training targets ("Gato rojo.").
     outputs = loaded.translate(["Red cat.", "Big house."])
     assert all(o[:1].isupper() and o.endswith(".") for o in outputs), outputs
+
+
+def test_checkpoint_average_is_the_mean_of_the_last_epochs_and_kept_only_if_better(
+        synthetic_corpus, tmp_path):
+    from models.training import AverageLastEpochs, read_state
+
+    # The callback: the element-wise mean of the last `count` snapshots.
+    model = Translator.create(_config(synthetic_corpus), *_tiny_tokenizers()).model
+    averager = AverageLastEpochs(model, count=2)
+    weights = model.get_weights()
+    for shift in (1.0, 2.0, 4.0):
+        model.set_weights([w + shift for w in weights])
+        averager.on_epoch_end(0)
+    np.testing.assert_allclose(averager.average()[0], weights[0] + 3.0, atol=1e-6)
+
+    # In a run: the state says which weights were kept, and the saved model has them.
+    config = _config(synthetic_corpus, tie_embeddings=True, norm_first=True, epochs=3,
+                     average_last=3)
+    translator = train(config, str(tmp_path / "run"), verbose=0)
+    summary = read_state(str(tmp_path / "run"))["checkpoint_average"]
+    assert summary["epochs"] == 3 and summary["used"] in ("averaged", "last")
+    if summary["used"] == "averaged":
+        assert summary["val_loss_averaged"] < summary["val_loss_last"]
+    saved = Translator.load(str(tmp_path / "run"))
+    for a, b in zip(saved.model.get_weights(), translator.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def _tiny_tokenizers():
+    from data.vectorize import WordTokenizer, add_markers
+
+    english = WordTokenizer.adapt(["red cat", "blue dog"], 100, 20, "english")
+    spanish = WordTokenizer.adapt(add_markers(["gato rojo", "perro azul"]), 100, 21, "spanish")
+    return english, spanish
+
+
+def test_validation_bleu_is_logged_each_epoch_and_early_stopping_can_watch_it(
+        synthetic_corpus, tmp_path):
+    import csv
+
+    config = _config(synthetic_corpus, epochs=3, val_bleu_sources=20, early_stopping=5,
+                     early_stopping_metric="bleu")
+    train(config, str(tmp_path / "run"), verbose=0)
+    with open(tmp_path / "run" / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    for row in rows:
+        assert 0.0 <= float(row["val_bleu"]) <= 100.0 and 0.0 <= float(row["val_chrf"]) <= 100.0
+    with pytest.raises(ValueError, match="needs val_bleu_sources"):
+        _config(synthetic_corpus, early_stopping=2, early_stopping_metric="bleu")
