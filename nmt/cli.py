@@ -245,8 +245,9 @@ def cmd_translate(args):
         raise CommandError(f"--top-k {args.top_k} is larger than the vocabulary "
                            f"({translator.target_tokenizer.vocab_size:,})")
     for i in translator.overlong(sentences):
+        unit = "words" if translator.config.tokenizer == "word" else "tokens"
         print(f"warning: input line {i + 1} is longer than {translator.config.sequence_length} "
-              "words and was truncated", file=sys.stderr)
+              f"{unit} and was truncated", file=sys.stderr)
     outputs, ids = translator.translate(sentences, batch_size=args.batch_size, seed=args.seed,
                                         return_ids=True, **options)
     sys.stdout.write("".join(line + "\n" for line in outputs))
