@@ -1,9 +1,10 @@
 """Ablation of the training recipe: what each element is worth for the small Transformer.
 
 Every variant trains the `small` Transformer sizes (embed 128, feed-forward 512, 4 heads) for the
-same wall time on the same split, then translates the first `--val-sources` validation sources
-(greedy) and is scored with BLEU and chrF against all their references: book-normalised
-(lowercase, no punctuation; comparable between word and subword models) and as-is (13a).
+same training time (validation excluded) on the same split, then translates the first
+`--val-sources` validation sources (greedy) and is scored with BLEU and chrF against all their
+references: book-normalised (lowercase, no punctuation; comparable between word and subword
+models) and as-is (13a).
 
   recipe:   the `cpu-best` recipe at small size: WordPiece (8,000 per language, 24 pieces),
             label smoothing 0.1, AdamW (weight decay 0.01), warmup then 1/sqrt(step) decay,
@@ -15,10 +16,9 @@ same wall time on the same split, then translates the first `--val-sources` vali
             dropout 0.5, no smoothing, no schedule, batches of 64).
 
 Each variant is one `nmt train` process (the project's CLI, so every number comes from the
-same training path a user runs) with `--budget-minutes`, so time, not epochs, is equal; the
-time includes the per-checkpoint validation, which is the same work for every variant. A
-"checkpoint" is `--chunk-steps` training steps (`--steps-per-epoch`), so averaging and
-validation happen at the same step counts whatever the variant's speed. Then one
+same training path a user runs) with `--budget-minutes`, so training time, not epochs, is
+equal (validation does not count against it). A "checkpoint" (validation, a snapshot for
+averaging) is every `--chunk-steps` training steps (`--steps-per-epoch`). Then one
 `nmt evaluate --split-name val` process scores it.
 
 Run (about 6 minutes per variant with the defaults; 11 variants):
@@ -36,8 +36,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # for the nmt processes
 
 # The recipe at small size, as `nmt train` flags.
 SMALL_SIZES = ["--embed-dim", "128", "--dense-dim", "512", "--num-heads", "4", "--num-layers", "1",
@@ -50,7 +49,7 @@ VARIANTS = {
     "-wordpiece": ("the book's word tokenizer (15,000 words, 20 tokens)",
                    ["--tokenizer", "word", "--vocab-size", "15000", "--sequence-length", "20"]),
     "-label_smoothing": ("no label smoothing", ["--label-smoothing", "0"]),
-    "-schedule": ("constant learning rate (no warmup, no decay)",
+    "-schedule": ("constant learning rate at the recipe's peak (no warmup, no decay)",
                   ["--lr-schedule", "constant", "--warmup-steps", "0"]),
     "-adamw": ("Adam, no weight decay", ["--optimizer", "adam", "--weight-decay", "0"]),
     "-dropout": ("the book's dropout (0.5 before the output layer, none elsewhere)",
@@ -136,7 +135,7 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0,
-                        help="training wall time per variant (the same for all)")
+                        help="training time per variant (validation excluded; the same for all)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"from {list(VARIANTS)}")
     parser.add_argument("--val-sources", type=int, default=1000,
                         help="validation sources translated and scored per variant")
@@ -169,7 +168,8 @@ def main():
     with open(os.path.join(args.out, "ablation.json"), "w") as f:
         json.dump(result, f, indent=2)
     with open(os.path.join(args.out, "ablation.md"), "w") as f:
-        f.write(f"Training time per variant: {args.minutes:g} min; validation BLEU/chrF on the "
+        f.write(f"Training time per variant: {args.minutes:g} min (validation excluded); "
+                f"validation BLEU/chrF on the "
                 f"first {args.val_sources:,} validation sources (greedy, all references).\n\n")
         f.write(markdown + "\n")
     print(json.dumps(result))

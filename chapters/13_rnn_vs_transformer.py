@@ -1,7 +1,7 @@
 """
 Title: RNN vs Transformer, with one command
 What you learn: how to compare the book's attention-free GRU, a GRU with attention and the
-    Transformer fairly (same data, same test set, same wall-clock budget on a CPU), and how to
+    Transformer fairly (same data, same test set, same training-time budget on a CPU), and how to
     read the report `nmt compare` writes: parameters, speed, learning curves, BLEU/chrF with
     greedy and beam decoding, BLEU by sentence length and attention maps.
 Run: python chapters/13_rnn_vs_transformer.py [--quick] [--out DIR] [--budget-minutes M]
@@ -23,7 +23,7 @@ from models.evaluation import LENGTH_BUCKETS, bucket_name
 args = parse_args(__doc__.strip().splitlines()[0], extra=lambda parser: parser.add_argument(
     "--budget-minutes", type=float, default=20.0, help="training budget per model (full mode)"))
 
-# Settings. The full run trains the three `small` models for the same wall-clock budget each
+# Settings. The full run trains the three `small` models for the same training-time budget each
 # (3 x 20 minutes by default on 2 CPU cores); --quick trains tiny ones for a few seconds each.
 models = ["gru", "rnn", "transformer"]
 preset = "small"

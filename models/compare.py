@@ -307,7 +307,7 @@ def render_markdown(report, figures):
 
 def train_and_compare(models, preset, budget_minutes, out, corpus=None, epochs=None,
                       overrides=None, limit=0, num_beams=4, verbose=True):
-    """Train each model (same preset, data and wall-clock budget or epochs), then compare.
+    """Train each model (same preset, data and training-time budget or epochs), then compare.
 
     Runs go to `out/runs/<model>`; an existing finished run there is reused, an interrupted one
     resumes.

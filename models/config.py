@@ -24,6 +24,7 @@ TOKENIZER_CHOICES = ("word", "wordpiece")
 BATCHING_CHOICES = ("trim", "bucket", "fixed")
 OPTIMIZER_CHOICES = ("adam", "adamw", "rmsprop")
 LR_SCHEDULE_CHOICES = ("constant", "inverse_sqrt", "cosine")
+EARLY_STOPPING_METRIC_CHOICES = ("loss", "bleu")
 
 
 @dataclasses.dataclass
@@ -36,7 +37,7 @@ class Config:
     num_heads: int = 4  # Transformer attention heads (embed_dim must be divisible by it)
     num_layers: int = 1  # Transformer encoder blocks = decoder blocks
     norm_first: bool = False  # Transformer: pre-layer-norm blocks (False: post-LN, the book's)
-    tie_embeddings: bool = False  # Transformer: the output layer is the target embedding's transpose
+    tie_embeddings: bool = False  # Transformer: output layer = the target embedding, transposed
     rnn_units: int = 256  # GRU width (encoder per direction, decoder) for rnn / gru
     dropout: float = 0.5  # dropout before the output layer (the book's 0.5)
     block_dropout: float = 0.0  # dropout on embeddings and inside Transformer blocks (0: book)
@@ -64,14 +65,14 @@ class Config:
     max_tokens: int = 0  # bucket batching by a token budget (padded length x sentences); 0 = off
     epochs: int = 3  # passes over the training split
     steps_per_epoch: int = 0  # cap batches per epoch (0 = the whole split); for quick runs
-    budget_minutes: float = 0.0  # stop training after this much wall time (0 = no limit)
+    budget_minutes: float = 0.0  # stop after this much training time (not validation; 0 = none)
     optimizer: str = "adam"  # adam | adamw | rmsprop (the book)
     learning_rate: float = 1e-3  # optimizer learning rate (the peak, with a schedule)
     lr_schedule: str = "constant"  # constant (the book) | inverse_sqrt | cosine (to 0 at the end)
     warmup_steps: int = 0  # linear warmup steps for inverse_sqrt / cosine
     weight_decay: float = 0.0  # decoupled weight decay (0 = none; adamw: Keras' default 0.004)
     label_smoothing: float = 0.0  # mix this much uniform distribution into the targets
-    early_stopping: int = 0  # stop after N epochs without a better val metric, keep the best (0 = off)
+    early_stopping: int = 0  # stop after N epochs with no better val metric; keep the best; 0 = off
     early_stopping_metric: str = "loss"  # loss (val loss) | bleu (val BLEU; needs val_bleu_sources)
     val_bleu_sources: int = 0  # after each epoch, greedy BLEU on this many val sources (0 = off)
     # average the weights of the last N epochs at the end; kept if its val loss is lower (0 = off)
@@ -124,10 +125,11 @@ class Config:
             raise ValueError(f"tie_embeddings=True is for the Transformer (model={self.model!r})")
         if self.average_last and self.early_stopping:
             raise ValueError(f"average_last={self.average_last} and early_stopping="
-                             f"{self.early_stopping}: use one of them (both pick the final weights)")
-        if self.early_stopping_metric not in ("loss", "bleu"):
-            raise ValueError(f"early_stopping_metric={self.early_stopping_metric!r} is not "
-                             "'loss' or 'bleu'")
+                             f"{self.early_stopping}: use one of them (both pick the final "
+                             "weights)")
+        if self.early_stopping_metric not in EARLY_STOPPING_METRIC_CHOICES:
+            raise ValueError(f"early_stopping_metric={self.early_stopping_metric!r} is not one of "
+                             f"{EARLY_STOPPING_METRIC_CHOICES}")
         if self.early_stopping_metric == "bleu" and self.early_stopping and \
                 not self.val_bleu_sources:
             raise ValueError("early_stopping_metric='bleu' needs val_bleu_sources > 0 "

@@ -83,7 +83,7 @@ class PositionalEmbedding(keras.layers.Layer):
         return embedded + self.position_embeddings(positions)[None, :, :]
 
     def compute_mask(self, inputs, mask=None):
-        if "float" in str(inputs.dtype):  # reverse=True: vectors in, the mask passes through
+        if keras.backend.is_float_dtype(inputs.dtype):  # reverse=True: vectors in, mask passes
             return mask
         return self.padding_mask(inputs)
 

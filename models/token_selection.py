@@ -68,9 +68,10 @@ def build_training_model(model):
     """A training view of `model` whose output layer sees real target tokens only.
 
     `model` maps `{"english", "spanish"}` to (batch, tgt_len, vocab) logits: a layer named
-    "output_dropout", then the output layer (`output_projection`), then `float32_logits`. The returned model shares every layer (and so
-    every weight) with it, takes a third input `"loss_mask"` (batch, tgt_len) int64, 1 where
-    the next token is real, and returns (tokens, vocab) logits, one row per real target token.
+    "output_dropout", then the output layer (`output_projection`), then `float32_logits`. The
+    returned model shares every layer (and so every weight) with it, takes a third input
+    `"loss_mask"` (batch, tgt_len) int64, 1 where the next token is real, and returns
+    (tokens, vocab) logits, one row per real target token.
     Train it with `TokenCrossEntropy` / `TokenAccuracy`; save and decode with `model`.
     """
     output_layer = output_projection(model)

@@ -202,7 +202,12 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training after the batch at which `minutes` of wall time have passed."""
+    """Stops training after the batch at which `minutes` of training time have passed.
+
+    Validation does not count (the deadline moves by the time each validation pass takes), so
+    runs that validate more or less often, or on slower or faster models, train for the same
+    time. The epoch cut short still validates.
+    """
 
     def __init__(self, minutes):
         super().__init__()
@@ -210,6 +215,12 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._deadline = time.perf_counter() + 60 * self.minutes
+
+    def on_test_begin(self, logs=None):
+        self._validation_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._deadline += time.perf_counter() - self._validation_started
 
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() >= self._deadline:
@@ -242,6 +253,11 @@ class AverageLastEpochs(keras.callbacks.Callback):
         """The mean of the kept weights (a list like `get_weights()`)."""
         return [np.mean(np.stack(values), axis=0).astype(values[0].dtype)
                 for values in zip(*self.snapshots)]
+
+    def on_train_end(self, logs=None):
+        if 0 < len(self.snapshots) < self.count:
+            print(f"checkpoint averaging: {len(self.snapshots)} epochs kept (of "
+                  f"{self.count}; a resumed run keeps only the epochs since the resume)")
 
 
 def _use_best_of_average(model, translator, averager, val_ds, history, say):

@@ -153,14 +153,15 @@ class TransformerDecoder(keras.layers.Layer):
         def feed_forward(x):
             return self.dense_2(self.dense_1(x))
 
-        # Self-attention block, cross-attention block, feed-forward block.
-        # (batch, tgt_len, embed_dim)
-        x = inputs
-        for sublayer, norm in ((self_attention, self.layernorm_1),
-                               (cross_attention, self.layernorm_2),
-                               (feed_forward, self.layernorm_3)):
-            x = residual(x, sublayer, norm, self.dropout_layer, self.norm_first, training)
-        outputs = x
+        # Self-attention block.
+        x = residual(inputs, self_attention, self.layernorm_1, self.dropout_layer,
+                     self.norm_first, training)
+        # Cross-attention block.
+        x = residual(x, cross_attention, self.layernorm_2, self.dropout_layer, self.norm_first,
+                     training)
+        # Feed-forward block.  (batch, tgt_len, embed_dim)
+        outputs = residual(x, feed_forward, self.layernorm_3, self.dropout_layer, self.norm_first,
+                           training)
 
         results = [outputs]
         if self_attention_cache is not None:

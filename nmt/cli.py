@@ -17,9 +17,9 @@ import json
 import os
 import sys
 
-from models.config import (BATCHING_CHOICES, LR_SCHEDULE_CHOICES, MODEL_CHOICES, OPTIMIZER_CHOICES,
-                           PRECISION_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES,
-                           TOKENIZER_CHOICES)
+from models.config import (BATCHING_CHOICES, EARLY_STOPPING_METRIC_CHOICES, LR_SCHEDULE_CHOICES,
+                           MODEL_CHOICES, OPTIMIZER_CHOICES, PRECISION_CHOICES, PRESET_CHOICES,
+                           STRATEGY_CHOICES, TOKENIZER_CHOICES)
 
 EXIT_USAGE = 2
 
@@ -108,12 +108,12 @@ def build_parser():
     train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES)
     train.add_argument("--lr-schedule", choices=LR_SCHEDULE_CHOICES,
                        help="constant (the book), warmup + 1/sqrt(step), or warmup + cosine to 0")
-    train.add_argument("--early-stopping-metric", choices=("loss", "bleu"),
+    train.add_argument("--early-stopping-metric", choices=EARLY_STOPPING_METRIC_CHOICES,
                        help="what --early-stopping watches (bleu needs --val-bleu-sources N)")
     train.add_argument("--shared-vocab", action=argparse.BooleanOptionalAction,
                        help="wordpiece: one vocabulary learned from both languages")
     train.add_argument("--norm-first", action=argparse.BooleanOptionalAction,
-                       help="Transformer: pre-layer-norm blocks (default: the preset's; book: post-LN)")
+                       help="Transformer: pre-layer-norm blocks (book: post-LN)")
     train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
                        help="Transformer: output layer = transposed target embedding")
     train.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
@@ -160,7 +160,7 @@ def build_parser():
                          help="with --train: comma-separated models (default gru,rnn,transformer)")
     compare.add_argument("--preset", choices=PRESET_CHOICES, default="small")
     compare.add_argument("--budget-minutes", type=float,
-                         help="with --train: wall-clock training budget for each model")
+                         help="with --train: training-time budget for each model (validation excluded)")
     compare.add_argument("--epochs", type=int, help="with --train: epochs for each model")
     compare.add_argument("--max-pairs", type=int, help="with --train: use a random N-pair sample")
     compare.add_argument("--steps-per-epoch", type=int, help="with --train: cap batches per epoch")
@@ -193,12 +193,9 @@ def cmd_data(args):
     print(f"English sentences with several translations: {multi:,}")
 
 
-def cmd_train(args):
+def train_config(args):
+    """The resolved `Config` of parsed `nmt train` arguments (the preset, then the flags given)."""
     from models.config import resolve_config
-    from models.training import train, use_logical_cpus
-
-    if args.cpu_devices:
-        print("logical CPU devices:", ", ".join(use_logical_cpus(args.cpu_devices)))
 
     overrides = {key: getattr(args, key) for key in (
         "epochs", "batch_size", "max_tokens", "steps_per_epoch", "max_pairs", "vocab_size",
@@ -213,8 +210,16 @@ def cmd_train(args):
         overrides["positional"] = False
     if args.skip_bad_lines:
         overrides["skip_bad_lines"] = True
-    config = resolve_config(args.model, args.preset, **overrides)
-    train(config, args.out, overwrite=args.overwrite, verbose=2 if args.quiet else 1)
+    return resolve_config(args.model, args.preset, **overrides)
+
+
+def cmd_train(args):
+    from models.training import train, use_logical_cpus
+
+    if args.cpu_devices:
+        print("logical CPU devices:", ", ".join(use_logical_cpus(args.cpu_devices)))
+    train(train_config(args), args.out, overwrite=args.overwrite,
+          verbose=2 if args.quiet else 1)
 
 
 def _read_inputs(args):

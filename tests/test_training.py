@@ -87,32 +87,6 @@ def test_wordpiece_run_trains_resumes_its_vocabulary_and_writes_case_and_punctua
     assert all(o[:1].isupper() and o.endswith(".") for o in outputs), outputs
 
 
-def test_checkpoint_average_is_the_mean_of_the_last_epochs_and_kept_only_if_better(
-        synthetic_corpus, tmp_path):
-    from models.training import AverageLastEpochs, read_state
-
-    # The callback: the element-wise mean of the last `count` snapshots.
-    model = Translator.create(_config(synthetic_corpus), *_tiny_tokenizers()).model
-    averager = AverageLastEpochs(model, count=2)
-    weights = model.get_weights()
-    for shift in (1.0, 2.0, 4.0):
-        model.set_weights([w + shift for w in weights])
-        averager.on_epoch_end(0)
-    np.testing.assert_allclose(averager.average()[0], weights[0] + 3.0, atol=1e-6)
-
-    # In a run: the state says which weights were kept, and the saved model has them.
-    config = _config(synthetic_corpus, tie_embeddings=True, norm_first=True, epochs=3,
-                     average_last=3)
-    translator = train(config, str(tmp_path / "run"), verbose=0)
-    summary = read_state(str(tmp_path / "run"))["checkpoint_average"]
-    assert summary["epochs"] == 3 and summary["used"] in ("averaged", "last")
-    if summary["used"] == "averaged":
-        assert summary["val_loss_averaged"] < summary["val_loss_last"]
-    saved = Translator.load(str(tmp_path / "run"))
-    for a, b in zip(saved.model.get_weights(), translator.model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-
-
 def _tiny_tokenizers():
     from data.vectorize import WordTokenizer, add_markers
 
@@ -121,17 +95,122 @@ def _tiny_tokenizers():
     return english, spanish
 
 
-def test_validation_bleu_is_logged_each_epoch_and_early_stopping_can_watch_it(
-        synthetic_corpus, tmp_path):
+def test_checkpoint_average_is_the_mean_of_the_last_epochs():
+    from models.training import AverageLastEpochs
+
+    model = Translator.create(resolve_config("transformer", "tiny"), *_tiny_tokenizers()).model
+    averager = AverageLastEpochs(model, count=2)
+    weights = model.get_weights()
+    for shift in (1.0, 2.0, 4.0):  # the first snapshot falls out of the last two
+        model.set_weights([w + shift for w in weights])
+        averager.on_epoch_end(0)
+    for averaged, original in zip(averager.average(), weights):
+        np.testing.assert_allclose(averaged, original + 3.0, atol=1e-5)
+    with pytest.raises(ValueError, match="count=1"):
+        AverageLastEpochs(model, count=1)
+
+
+@pytest.mark.parametrize("last_val_loss, expected", [(1e9, "averaged"), (-1.0, "last")])
+def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
+        synthetic_corpus, last_val_loss, expected):
+    import types
+
+    from models.training import AverageLastEpochs, _use_best_of_average
+
+    config = _config(synthetic_corpus)
+    splits = prepare_splits(config, verbose=False)
+    translator = Translator.create(config, *_tiny_tokenizers())
+    compile_model(translator.model, config, token_loss=True)
+    val_ds = make_dataset(*vectorize_pairs(translator, splits.val), 16, batching="fixed",
+                          shuffle=False)
+    averager = AverageLastEpochs(translator.model, count=2)
+    last = translator.model.get_weights()
+    translator.model.set_weights([w + 0.01 for w in last])
+    averager.on_epoch_end(0)
+    translator.model.set_weights(last)
+    averager.on_epoch_end(1)
+    history = types.SimpleNamespace(history={"val_loss": [last_val_loss]})
+    summary = _use_best_of_average(translator.model, translator, averager, val_ds, history,
+                                   lambda *a: None)
+    assert summary["used"] == expected and summary["epochs"] == 2
+    kept = averager.average() if expected == "averaged" else last
+    for got, want in zip(translator.model.get_weights(), kept):
+        np.testing.assert_array_equal(got, want)
+    # The loss reported for the averaged weights is theirs.
+    translator.model.set_weights(averager.average())
+    again = translator.model.evaluate(val_ds, verbose=0, return_dict=True)["loss"]
+    assert abs(again - summary["val_loss_averaged"]) < 1e-5
+
+
+def test_a_run_with_averaging_records_what_it_kept(synthetic_corpus, tmp_path):
+    from models.training import read_state
+
+    config = _config(synthetic_corpus, tie_embeddings=True, norm_first=True, epochs=3,
+                     average_last=3)
+    train(config, str(tmp_path / "run"), verbose=0)
+    summary = read_state(str(tmp_path / "run"))["checkpoint_average"]
+    assert summary["epochs"] == 3 and summary["used"] in ("averaged", "last")
+
+
+def test_early_stopping_on_bleu_stops_when_validation_bleu_falls(synthetic_corpus, tmp_path,
+                                                                  monkeypatch):
     import csv
 
-    config = _config(synthetic_corpus, epochs=3, val_bleu_sources=20, early_stopping=5,
+    import models.evaluation
+
+    falling = iter([50.0, 40.0, 30.0, 20.0, 10.0])
+    monkeypatch.setattr(models.evaluation, "book_bleu",
+                        lambda hypotheses, references: {"bleu": next(falling), "chrf": 0.0})
+    config = _config(synthetic_corpus, epochs=5, val_bleu_sources=20, early_stopping=1,
                      early_stopping_metric="bleu")
     train(config, str(tmp_path / "run"), verbose=0)
     with open(tmp_path / "run" / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3
-    for row in rows:
-        assert 0.0 <= float(row["val_bleu"]) <= 100.0 and 0.0 <= float(row["val_chrf"]) <= 100.0
+    # Epoch 1 is the best; epoch 2 is worse and patience is 1: training stops after epoch 2.
+    assert [float(row["val_bleu"]) for row in rows] == [50.0, 40.0]
     with pytest.raises(ValueError, match="needs val_bleu_sources"):
         _config(synthetic_corpus, early_stopping=2, early_stopping_metric="bleu")
+
+
+def test_validation_bleu_is_the_score_of_the_models_own_translations(synthetic_corpus, tmp_path):
+    import csv
+
+    from data.corpus import group_references
+    from models.evaluation import book_bleu
+
+    config = _config(synthetic_corpus, epochs=2, val_bleu_sources=20)
+    translator = train(config, str(tmp_path / "run"), verbose=0)
+    with open(tmp_path / "run" / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    # The last epoch's val_bleu is the final model's BLEU on the first 20 validation sources.
+    grouped = group_references(prepare_splits(config, verbose=False).val)
+    sources = list(grouped)[:20]
+    expected = book_bleu(translator.translate(sources), [grouped[s] for s in sources])
+    assert float(rows[-1]["val_bleu"]) == pytest.approx(expected["bleu"])
+    assert float(rows[-1]["val_chrf"]) == pytest.approx(expected["chrf"])
+
+
+def test_time_budget_counts_training_time_only(monkeypatch):
+    import types
+
+    import models.training
+
+    clock = [0.0]
+    monkeypatch.setattr(models.training.time, "perf_counter", lambda: clock[0])
+    budget = models.training.TimeBudget(minutes=1)
+    budget.set_model(types.SimpleNamespace(stop_training=False))
+    budget.on_train_begin()
+
+    def batch_at(seconds):
+        clock[0] = seconds
+        budget.on_train_batch_end(0)
+        return budget.model.stop_training
+
+    assert not batch_at(30.0)
+    clock[0] = 30.0
+    budget.on_test_begin()
+    clock[0] = 60.0  # 30 s of validation: the deadline moves from 60 s to 90 s
+    budget.on_test_end()
+    assert not batch_at(85.0)
+    assert batch_at(91.0)
