@@ -1,4 +1,4 @@
-"""Chapter scripts 07-12 run in quick mode, check their own claims, and write their figures.
+"""Chapter scripts 07-14 run in quick mode, check their own claims, and write their figures.
 
 Each test runs `python chapters/NN_name.py --quick --out TMP` in a new process from the checkout;
 the lessons that train (08-10, 12) read the real corpus through $SPA_ENG_PATH and are skipped
@@ -91,3 +91,21 @@ def test_compare_lesson_writes_the_report_for_three_models(tmp_path, corpus_path
         ["learning_curves.png", "bleu_by_length.png", "attention_rnn.png",
          "attention_transformer.png"])
     assert "the length buckets partition the test sources" in stdout
+
+
+def test_training_recipe_lesson_checks_each_element_of_cpu_best(tmp_path):
+    stdout = run_chapter("14_training_recipe", tmp_path)
+    assert_sections_and_figures(
+        stdout, tmp_path,
+        ["Subwords: no [UNK], case and punctuation kept",
+         "Label smoothing: the best prediction is no longer a one-hot", "Warmup and decay",
+         "Tied embeddings", "Pre-LN against post-LN", "Averaging the last checkpoints",
+         "The recipe together"],
+        ["14_lr_schedules.png"])
+    assert "decode restores case, accents and ¿ ? exactly" in stdout
+    assert "costs more than a less confident one" in stdout
+    assert "at 4x the warmup the rate is half the peak" in stdout
+    assert "the difference is exactly embed_dim x vocabulary = 64,000" in stdout  # tiny: 32 x 2,000
+    assert "pre-LN: the residual stream grows with depth" in stdout
+    assert "lower than the last epoch's" in stdout
+    assert "nmt train --preset cpu-best" in stdout and "BLEU" not in stdout
