@@ -33,10 +33,17 @@ def corpus_scores(hypotheses, references):
     return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2)}
 
 
+def book_normalised(hypotheses, references):
+    """Raw hypotheses and lists of raw references, lowercased without punctuation (the book's
+    output); "[UNK]" becomes "UNK", one token that never matches a reference word (sacrebleu's
+    tokenizer would split "[UNK]" into three)."""
+    hypotheses = normalize_like_book([h.replace("[UNK]", "UNK") for h in hypotheses], "spanish")
+    return hypotheses, [normalize_like_book(refs, "spanish") for refs in references]
+
+
 def book_bleu(hypotheses, references):
     """Book-normalised BLEU and chrF of raw `hypotheses` against lists of raw references."""
-    hypotheses = normalize_like_book([h.replace("[UNK]", "UNK") for h in hypotheses], "spanish")
-    return corpus_scores(hypotheses, [normalize_like_book(refs, "spanish") for refs in references])
+    return corpus_scores(*book_normalised(hypotheses, references))
 
 
 class ValidationBleu(keras.callbacks.Callback):
@@ -120,11 +127,10 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     hypotheses = translator.translate(sources, batch_size=batch_size, progress=progress, **decoding)
     seconds = time.time() - started
     # "[UNK]" would be split by sacrebleu's tokenizer into three tokens; score it as one
-    # token that never matches a (lowercased) reference word.
+    # token that never matches a reference word.
     as_is = [h.replace("[UNK]", "UNK") for h in hypotheses]
-    report.update(book_bleu(as_is, [grouped[s] for s in sources]))
-    hypotheses = normalize_like_book(as_is, "spanish")
-    references = [normalize_like_book(grouped[s], "spanish") for s in sources]
+    hypotheses, references = book_normalised(as_is, [grouped[s] for s in sources])
+    report.update(corpus_scores(hypotheses, references))
     report.update({f"{name}_as_is": value for name, value in
                    corpus_scores(as_is, [grouped[s] for s in sources]).items()})
     report.update({
