@@ -12,7 +12,7 @@ models) and as-is (13a).
             embeddings, averaging of the last 3 checkpoints, batches of 128, one block each;
   -X:       the recipe with element X removed (set to what the book does);
   +X:       the recipe with X added (not in it by default);
-  book:     the book's recipe at the same sizes (the old `small` preset: words, Adam 1e-3,
+  book:     the book's recipe at the same sizes (the `book-small` preset: words, Adam 1e-3,
             dropout 0.5, no smoothing, no schedule, batches of 64).
 
 Each variant is one `nmt train` process (the project's CLI, so every number comes from the
@@ -21,8 +21,8 @@ equal (validation does not count against it). A "checkpoint" (validation, a snap
 averaging) is every `--chunk-steps` training steps (`--steps-per-epoch`). Then one
 `nmt evaluate --split-name val` process scores it.
 
-Run (about 6 minutes per variant with the defaults; 11 variants):
-    python benchmarks/ablation.py [--minutes 5] [--variants recipe,-wordpiece,...]
+Run (about 5.5 minutes per variant with the defaults; 11 variants):
+    python benchmarks/ablation.py [--minutes 4] [--variants recipe,-wordpiece,...]
         [--val-sources 1000] [--out reports/ablation]
 Writes OUT/ablation.json and OUT/ablation.md (the table); the last line printed is the JSON.
 """
@@ -42,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # for the nmt processes
 SMALL_SIZES = ["--embed-dim", "128", "--dense-dim", "512", "--num-heads", "4", "--num-layers", "1",
                "--precision", "float32"]  # float32: measured faster than bf16 at width 128
 RECIPE = ["--preset", "cpu-best", *SMALL_SIZES, "--average-last", "3",
-          "--warmup-steps", "300"]  # a warmup that fits a 5-minute run (cpu-best: 1,000)
+          "--warmup-steps", "300"]  # a warmup that fits a 4-minute run (cpu-best: 1,000)
 # name: (what changes, flags added after RECIPE). "book" replaces the recipe entirely.
 VARIANTS = {
     "recipe": ("every element of the recipe", []),
@@ -58,9 +58,9 @@ VARIANTS = {
     "-averaging": ("no checkpoint averaging", ["--average-last", "0"]),
     "+pre_ln": ("pre-layer-norm blocks", ["--norm-first"]),
     "+2_layers": ("two encoder and two decoder blocks", ["--num-layers", "2"]),
-    "book": ("the book's recipe (the old small preset)", None),
+    "book": ("the book's recipe (the book-small preset)", None),
 }
-BOOK = ["--preset", "small"]
+BOOK = ["--preset", "book-small"]
 
 
 def train_flags(variant, minutes, chunk_steps, seed):
@@ -134,7 +134,7 @@ def table(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=5.0,
+    parser.add_argument("--minutes", type=float, default=4.0,
                         help="training time per variant (validation excluded; the same for all)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"from {list(VARIANTS)}")
     parser.add_argument("--val-sources", type=int, default=1000,

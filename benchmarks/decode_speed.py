@@ -10,8 +10,8 @@ Then the cost per token at output lengths 10, 20 and 40 (a model of the same siz
 40 positions, decoding a fixed number of tokens): with a cache it stays about flat.
 
 Run:
-    python benchmarks/decode_speed.py --run runs/small-transformer [--run runs/small-rnn]
-Without --run it trains the `small` Transformer into runs/small-transformer first. The last line
+    python benchmarks/decode_speed.py --run runs/book-small-transformer [--run runs/small-rnn]
+Without --run it trains the `book-small` Transformer into runs/book-small-transformer first. The last line
 printed is one JSON object (the first run's figures at top level, every run under "runs").
 """
 
@@ -104,9 +104,9 @@ def main():
 
     runs = args.run
     if not runs:
-        runs = [os.path.join(ROOT, "runs", "small-transformer")]
+        runs = [os.path.join(ROOT, "runs", "book-small-transformer")]
         if not os.path.isfile(os.path.join(runs[0], "model.keras")):
-            train(resolve_config("transformer", "small"), runs[0], verbose=2)
+            train(resolve_config("transformer", "book-small"), runs[0], verbose=2)
 
     results = {}
     for run in runs:

@@ -42,8 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODELS = {  # name: (model, preset)
     "book_transformer": ("transformer", "book"),
-    "small_transformer": ("transformer", "small"),
-    "small_rnn": ("rnn", "small"),
+    "small_transformer": ("transformer", "book-small"),
+    "small_rnn": ("rnn", "book-small"),
     "book_gru": ("gru", "book"),
 }
 # Variant: config overrides on top of this project's defaults ("book" replaces them).
@@ -157,7 +157,7 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     keras.config.set_dtype_policy("float32")
     if variant == "book":
         # The book's output layer: softmax probabilities, loss on probabilities, and Keras' own
-        # optimizer (the preset's: RMSprop for `book`, Adam for `small`, same learning rate).
+        # optimizer (the preset's: RMSprop for `book`, Adam for `book-small`, same learning rate).
         probabilities = keras.layers.Activation("softmax", dtype="float32")(model.output)
         model = keras.Model(model.input, probabilities)
         optimizer = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[

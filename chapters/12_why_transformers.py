@@ -37,9 +37,9 @@ from models.translator import build_model
 
 args = parse_args(__doc__.strip().splitlines()[0])
 
-# Settings. The full run trains both "small" models on the whole training split (tens of
+# Settings. The full run trains both "book-small" models on the whole training split (tens of
 # minutes per model on 2 CPU cores); --quick trains tiny ones for seconds on a sample.
-preset = "small"
+preset = "book-small"
 train_pairs = 0  # pairs sampled from the training split (0 = all of it)
 val_pairs = 0  # pairs sampled from the validation split (0 = all)
 epochs = 3

@@ -23,10 +23,10 @@ from models.evaluation import LENGTH_BUCKETS, bucket_name
 args = parse_args(__doc__.strip().splitlines()[0], extra=lambda parser: parser.add_argument(
     "--budget-minutes", type=float, default=20.0, help="training budget per model (full mode)"))
 
-# Settings. The full run trains the three `small` models for the same training-time budget each
+# Settings. The full run trains the three `book-small` models for the same training-time budget each
 # (3 x 20 minutes by default on 2 CPU cores); --quick trains tiny ones for a few seconds each.
 models = ["gru", "rnn", "transformer"]
-preset = "small"
+preset = "book-small"
 budget_minutes = args.budget_minutes
 epochs = None  # with a budget, models train until the budget is spent
 overrides = {}
@@ -43,7 +43,7 @@ print(f"models: {models}, preset '{preset}', "
       + (f"{budget_minutes:g} minutes of training each" if budget_minutes else f"{epochs} epochs each")
       + f"; runs in {out}/runs")
 # The same equivalent of the command line:
-#   nmt compare --train --preset small --budget-minutes 20 --out DIR
+#   nmt compare --train --preset book-small --budget-minutes 20 --out DIR
 report = train_and_compare(models, preset, budget_minutes, out, epochs=epochs, overrides=overrides,
                            limit=limit, verbose=False)
 runs = report["runs"]

@@ -60,7 +60,7 @@ def test_each_ablation_variant_changes_its_element_and_nothing_else(variant, fie
 
 def test_ablation_book_variant_is_the_books_recipe_at_small_size():
     book = _variant_config("book")
-    small = resolve_config("transformer", "small")
+    small = resolve_config("transformer", "book-small")
     assert (book.tokenizer, book.optimizer, book.lr_schedule, book.dropout) == \
         (small.tokenizer, small.optimizer, small.lr_schedule, small.dropout) == \
         ("word", "adam", "constant", 0.5)

@@ -1,5 +1,7 @@
 """Training-recipe options: learning-rate schedules, weight decay, label smoothing, validation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -77,6 +79,30 @@ def test_cpu_best_preset_is_the_recipe_with_three_tied_blocks_for_the_transforme
     # The RNN gets the recipe but no Transformer-only settings.
     rnn = resolve_config("rnn", "cpu-best")
     assert rnn.tokenizer == "wordpiece" and not rnn.tie_embeddings and rnn.num_layers == 1
+
+
+def test_book_small_preset_is_the_books_recipe_at_small_sizes_for_every_model():
+    for model in ("transformer", "rnn", "gru"):
+        config = resolve_config(model, "book-small")
+        assert (config.embed_dim, config.dense_dim, config.rnn_units) == (128, 512, 256)
+        assert (config.tokenizer, config.vocab_size, config.sequence_length) == ("word", 15000, 20)
+        assert (config.optimizer, config.lr_schedule, config.dropout) == ("adam", "constant", 0.5)
+        assert config.label_smoothing == config.block_dropout == config.average_last == 0
+        assert not config.tie_embeddings and config.num_layers == 1
+
+
+def test_small_preset_gives_the_demo_transformer_subwords_and_keeps_the_rnns_book_recipe():
+    demo = resolve_config("transformer", "small")
+    book = resolve_config("transformer", "book-small")
+    # The ablation's finding for short runs: the book's recipe, plus WordPiece and smoothing.
+    assert (demo.tokenizer, demo.label_smoothing) == ("wordpiece", 0.1)
+    assert (demo.optimizer, demo.lr_schedule, demo.batch_size, demo.dropout) == \
+        (book.optimizer, book.lr_schedule, book.batch_size, book.dropout)
+    assert 0 < demo.budget_minutes <= 12  # the demo's promise: <= 15 minutes in all
+    for model in ("rnn", "gru"):  # `nmt compare --preset small` compares these as they were
+        small = dataclasses.asdict(resolve_config(model, "small"))
+        assert small == dict(dataclasses.asdict(resolve_config(model, "book-small")),
+                             preset="small")
 
 
 def test_a_cosine_run_can_be_compiled_for_evaluation_without_its_length():
