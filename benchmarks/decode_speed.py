@@ -11,8 +11,9 @@ Then the cost per token at output lengths 10, 20 and 40 (a model of the same siz
 
 Run:
     python benchmarks/decode_speed.py --run runs/book-small-transformer [--run runs/small-rnn]
-Without --run it trains the `book-small` Transformer into runs/book-small-transformer first. The last line
-printed is one JSON object (the first run's figures at top level, every run under "runs").
+Without --run it trains the `book-small` Transformer into runs/book-small-transformer first.
+The last line printed is one JSON object (the first run's figures at top level, every run under
+"runs").
 """
 
 import argparse

@@ -23,8 +23,9 @@ from models.evaluation import LENGTH_BUCKETS, bucket_name
 args = parse_args(__doc__.strip().splitlines()[0], extra=lambda parser: parser.add_argument(
     "--budget-minutes", type=float, default=20.0, help="training budget per model (full mode)"))
 
-# Settings. The full run trains the three `book-small` models for the same training-time budget each
-# (3 x 20 minutes by default on 2 CPU cores); --quick trains tiny ones for a few seconds each.
+# Settings. The full run trains the three `book-small` models for the same training-time budget
+# each (3 x 20 minutes by default on 2 CPU cores); --quick trains tiny ones for a few seconds
+# each.
 models = ["gru", "rnn", "transformer"]
 preset = "book-small"
 budget_minutes = args.budget_minutes

@@ -162,17 +162,22 @@ class Config:
 
 
 # Presets: per preset, the shared values and the per-model overrides.
+SMALL_SIZES = dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epochs=3)
+# Both small Transformers: an epoch takes about a third of an RNN epoch here, so they get more
+# of them; float32 was measured faster than bfloat16 for their 128-wide matmuls (the casts cost
+# more than they save; benchmarks/README.md), bfloat16 wins from the book sizes up.
+SMALL_TRANSFORMER = dict(epochs=5, precision="float32")
 PRESETS = {
     # Seconds: for tests and smoke runs.
     # float32: tiny matmuls gain nothing from bfloat16, and tests give the same numbers anywhere.
     "tiny": dict(embed_dim=32, dense_dim=64, num_heads=2, rnn_units=32, vocab_size=2000,
                  batch_size=32, epochs=1, precision="float32"),
     # The CPU default: a useful translator in <= 15 minutes of training on 2 cores.
-    "small": dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epochs=3),
+    "small": SMALL_SIZES,
     # The book's recipe at the small sizes (its words, 20 tokens, dropout 0.5 before the output
     # layer only, no smoothing or schedule; Adam rather than its RMSprop): what the chapter
     # scripts teach and the speed benchmarks time (the `small` preset before the recipe).
-    "book-small": dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epochs=3),
+    "book-small": SMALL_SIZES,
     # The book's exact sizes and training setup.
     # (The book pads every batch to 20 tokens: --batching fixed; same results, slower.)
     "book": dict(embed_dim=256, dense_dim=2048, num_heads=8, rnn_units=1024, optimizer="rmsprop",
@@ -197,12 +202,9 @@ MODEL_PRESETS = {
     # benchmarks/README.md: 8.8 BLEU ahead of the full recipe), with WordPiece (case and
     # punctuation, no [UNK]; as good as words on book-normalised BLEU there) and label smoothing.
     ("transformer", "small"): dict(
-        tokenizer="wordpiece", vocab_size=8000, sequence_length=24, label_smoothing=0.1,
-        epochs=5, budget_minutes=10.0, precision="float32"),
-    ("transformer", "book-small"): dict(epochs=5, precision="float32"),
-    # (Both small Transformers: an epoch takes about a third of an RNN epoch here, so they get
-    # more of them; float32 was measured faster than bfloat16 for their 128-wide matmuls, the
-    # casts cost more than they save (benchmarks/README.md); bfloat16 wins from the book sizes.)
+        SMALL_TRANSFORMER, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
+        label_smoothing=0.1, budget_minutes=10.0),
+    ("transformer", "book-small"): SMALL_TRANSFORMER,
     # Three encoder and three decoder blocks; the output layer is the target embedding.
     ("transformer", "cpu-best"): dict(num_layers=3, tie_embeddings=True),
 }

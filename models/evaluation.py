@@ -129,10 +129,11 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     # "[UNK]" would be split by sacrebleu's tokenizer into three tokens; score it as one
     # token that never matches a reference word.
     as_is = [h.replace("[UNK]", "UNK") for h in hypotheses]
-    hypotheses, references = book_normalised(as_is, [grouped[s] for s in sources])
+    raw_references = [grouped[s] for s in sources]
+    hypotheses, references = book_normalised(as_is, raw_references)
     report.update(corpus_scores(hypotheses, references))
     report.update({f"{name}_as_is": value for name, value in
-                   corpus_scores(as_is, [grouped[s] for s in sources]).items()})
+                   corpus_scores(as_is, raw_references).items()})
     report.update({
         "sources": len(sources),
         "references": sum(len(r) for r in references),
