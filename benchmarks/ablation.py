@@ -21,7 +21,7 @@ equal (validation does not count against it). A "checkpoint" (validation, a snap
 averaging) is every `--chunk-steps` training steps (`--steps-per-epoch`). Then one
 `nmt evaluate --split-name val` process scores it.
 
-Run (about 5.5 minutes per variant with the defaults; 11 variants):
+Run (about 6 minutes per variant with the defaults; 11 variants):
     python benchmarks/ablation.py [--minutes 4] [--variants recipe,-wordpiece,...]
         [--val-sources 1000] [--out reports/ablation]
 Writes OUT/ablation.json and OUT/ablation.md (the table); the last line printed is the JSON.
