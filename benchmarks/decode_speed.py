@@ -30,10 +30,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from data.vectorize import START_TOKEN  # noqa: E402
-from models.config import resolve_config  # noqa: E402
+from nmt.config import resolve_config  # noqa: E402
 from models.decoding import decode  # noqa: E402
-from models.training import prepare_splits, train  # noqa: E402
-from models.translator import Translator, build_model  # noqa: E402
+from nmt.training import prepare_splits, train  # noqa: E402
+from nmt.translator import Translator, build_model  # noqa: E402
 
 
 def book_decode_sequence(translator, sentence):

@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from models.config import MODEL_CHOICES, PRESET_CHOICES  # noqa: E402  (after the path insert)
+from nmt.config import MODEL_CHOICES, PRESET_CHOICES  # noqa: E402  (after the path insert)
 
 MATMUL_OPS = {"_MklMatMul", "_MklBatchMatMulV2", "_MklNativeFusedMatMul", "_MklEinsum", "MatMul",
               "BatchMatMulV2", "Einsum", "_MklFusedBatchMatMulV2"}
@@ -57,10 +57,10 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from models.config import resolve_config
+    from nmt.config import resolve_config
     from models.token_selection import build_training_model
-    from models.training import compile_model, resolve_precision
-    from models.translator import build_model
+    from nmt.training import compile_model, resolve_precision
+    from nmt.translator import build_model
 
     config = resolve_config(args.model, args.preset, precision=args.precision)
     config.precision = resolve_precision(config.precision)

@@ -44,10 +44,10 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from models.config import resolve_config
+    from nmt.config import resolve_config
     from models.metrics import token_cross_entropy
     from models.optimizers import make_optimizer
-    from models.translator import build_model
+    from nmt.translator import build_model
 
     results = {}
     model = build_model(resolve_config("transformer", "book"), 15000, 15000)

@@ -106,9 +106,9 @@ def prepare(data_dir, vocab_size=15000, sequence_length=20):
     """Split, vocabularies and vectorized ids, once, shared by every worker."""
     import numpy as np
 
-    from models.config import resolve_config
-    from models.training import prepare_splits, vectorize_pairs
-    from models.translator import make_tokenizers
+    from nmt.config import resolve_config
+    from nmt.training import prepare_splits, vectorize_pairs
+    from nmt.translator import make_tokenizers
 
     config = resolve_config("transformer", "book", vocab_size=vocab_size,
                             sequence_length=sequence_length)
@@ -132,11 +132,11 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     import numpy as np
 
     from data.pipeline import make_dataset
-    from models.config import resolve_config
+    from nmt.config import resolve_config
     from models.metrics import MaskedAccuracy
     from models.token_selection import build_training_model
-    from models.training import compile_model, resolve_precision
-    from models.translator import build_model
+    from nmt.training import compile_model, resolve_precision
+    from nmt.translator import build_model
 
     ids = np.load(os.path.join(data_dir, "ids.npz"))
     src_vocab, tgt_vocab = (int(x) for x in ids["vocab"])

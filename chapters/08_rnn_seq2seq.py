@@ -24,9 +24,9 @@ import tensorflow as tf
 # models/rnn.py; LuongAttention in models/luong_attention.py; the one training path (train,
 # prepare_splits) in models/training.py; Translator (translate, attention) in models/translator.py;
 # plot_attention in models/plotting.py.
-from models.config import resolve_config
-from models.plotting import plot_attention
-from models.training import parameter_counts, prepare_splits, train
+from nmt.config import resolve_config
+from nmt.plotting import plot_attention
+from nmt.training import parameter_counts, prepare_splits, train
 
 args = parse_args(__doc__.strip().splitlines()[0])
 
@@ -50,7 +50,7 @@ if args.quick:
 
 
 def train_quietly(model):
-    """Train `model` with models.training.train; keep its log, print a one-line summary."""
+    """Train `model` with nmt.training.train; keep its log, print a one-line summary."""
     config = resolve_config(model, preset, max_pairs=max_pairs, epochs=epochs,
                             steps_per_epoch=steps_per_epoch, **training)
     out_dir = os.path.join(args.out, f"08_{model}")

@@ -26,9 +26,9 @@ import numpy as np
 # models/transformer_decoder.py, the decode loop in models/decoding.py, train and
 # prepare_splits in models/training.py, masked_accuracy in models/evaluation.py.
 from data.pipeline import make_dataset
-from models.config import resolve_config
-from models.evaluation import masked_accuracy
-from models.training import prepare_splits, train, vectorize_pairs
+from nmt.config import resolve_config
+from nmt.evaluation import masked_accuracy
+from nmt.training import prepare_splits, train, vectorize_pairs
 
 args = parse_args(__doc__.strip().splitlines()[0])
 

@@ -22,9 +22,9 @@ import tensorflow as tf
 # The output layer ("output", a Dense) is built in models/transformer.py; TransformerSteps
 # (encode, init_cache, next_fn) there too; greedy and temperature / top-k sampling are in
 # models/decoding.py (_pick); Translator.translate in models/translator.py.
-from models.config import resolve_config
-from models.training import train
-from models.translator import Translator
+from nmt.config import resolve_config
+from nmt.training import train
+from nmt.translator import Translator
 
 args = parse_args(__doc__.strip().splitlines()[0], extra=lambda parser: parser.add_argument(
     "--run", help="an existing Transformer run folder to use instead of training one"))

@@ -18,9 +18,9 @@ import keras
 # resolve_config and the presets are in models/config.py, build_model in models/translator.py
 # (it calls build_transformer of models/transformer.py or build_gru of models/rnn.py), and
 # parameter_counts (per top-level layer) in models/training.py.
-from models.config import resolve_config
-from models.training import parameter_counts
-from models.translator import build_model
+from nmt.config import resolve_config
+from nmt.training import parameter_counts
+from nmt.translator import build_model
 
 args = parse_args(__doc__.strip().splitlines()[0])
 

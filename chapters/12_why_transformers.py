@@ -30,10 +30,10 @@ import numpy as np
 # reference, per bucket, through corpus_scores) in models/evaluation.py.
 from data.corpus import Splits, group_references, load_corpus, split_corpus
 from data.vectorize import normalize_like_book
-from models.config import resolve_config
-from models.evaluation import LENGTH_BUCKETS, bucket_name, scores_by_length
-from models.training import compile_model, train, vectorize_pairs
-from models.translator import build_model
+from nmt.config import resolve_config
+from nmt.evaluation import LENGTH_BUCKETS, bucket_name, scores_by_length
+from nmt.training import compile_model, train, vectorize_pairs
+from nmt.translator import build_model
 
 args = parse_args(__doc__.strip().splitlines()[0])
 

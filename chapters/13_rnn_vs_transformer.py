@@ -17,8 +17,8 @@ except ImportError:  # python chapters/13_rnn_vs_transformer.py
 
 # train_and_compare and compare_runs are in models/compare.py (the code behind `nmt compare`);
 # LENGTH_BUCKETS in models/evaluation.py.
-from models.compare import train_and_compare
-from models.evaluation import LENGTH_BUCKETS, bucket_name
+from nmt.compare import train_and_compare
+from nmt.evaluation import LENGTH_BUCKETS, bucket_name
 
 args = parse_args(__doc__.strip().splitlines()[0], extra=lambda parser: parser.add_argument(
     "--budget-minutes", type=float, default=20.0, help="training budget per model (full mode)"))

@@ -29,11 +29,11 @@ from keras import ops
 # in models/training.py.
 from data.subword import SubwordTokenizer
 from data.vectorize import WordTokenizer
-from models.config import resolve_config
+from nmt.config import resolve_config
 from models.metrics import token_cross_entropy
 from models.schedules import WarmupInverseSqrt, learning_rate
-from models.training import AverageLastEpochs, parameter_counts
-from models.translator import build_model
+from nmt.training import AverageLastEpochs, parameter_counts
+from nmt.translator import build_model
 from models.transformer_encoder import TransformerEncoder
 
 args = parse_args(__doc__.strip().splitlines()[0])

@@ -17,6 +17,8 @@ import os
 import random
 import zipfile
 
+from data.errors import NmtError
+
 CORPUS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 CORPUS_ENV = "SPA_ENG_PATH"
 # sha256 of the book's spa-eng/spa.txt (118,964 pairs).
@@ -24,7 +26,7 @@ BOOK_SPA_TXT_SHA256 = "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8b
 SPLIT_MODES = ("source", "book")
 
 
-class CorpusError(ValueError):
+class CorpusError(NmtError):
     """A corpus file that cannot be used: missing, empty or malformed (message names file and line)."""
 
 

@@ -9,7 +9,7 @@ Example:
 import keras
 from keras import ops
 
-from models.config import LR_SCHEDULE_CHOICES
+from nmt.config import LR_SCHEDULE_CHOICES
 
 
 @keras.saving.register_keras_serializable(package="companion")

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from models.config import (BATCHING_CHOICES, EARLY_STOPPING_METRIC_CHOICES, LR_SCHEDULE_CHOICES,
+from nmt.config import (BATCHING_CHOICES, EARLY_STOPPING_METRIC_CHOICES, LR_SCHEDULE_CHOICES,
                            MODEL_CHOICES, OPTIMIZER_CHOICES, PRECISION_CHOICES, PRESET_CHOICES,
                            STRATEGY_CHOICES, TOKENIZER_CHOICES)
 
@@ -195,7 +195,7 @@ def cmd_data(args):
 
 def train_config(args):
     """The resolved `Config` of parsed `nmt train` arguments (the preset, then the flags given)."""
-    from models.config import resolve_config
+    from nmt.config import resolve_config
 
     overrides = {key: getattr(args, key) for key in (
         "epochs", "batch_size", "max_tokens", "steps_per_epoch", "max_pairs", "vocab_size",
@@ -214,7 +214,7 @@ def train_config(args):
 
 
 def cmd_train(args):
-    from models.training import train, use_logical_cpus
+    from nmt.training import train, use_logical_cpus
 
     if args.cpu_devices:
         print("logical CPU devices:", ", ".join(use_logical_cpus(args.cpu_devices)))
@@ -241,7 +241,7 @@ def _read_inputs(args):
 
 
 def cmd_translate(args):
-    from models.translator import Translator
+    from nmt.translator import Translator
 
     options = _decoding_options(args)
     sentences = _read_inputs(args)
@@ -257,7 +257,7 @@ def cmd_translate(args):
                                         return_ids=True, **options)
     sys.stdout.write("".join(line + "\n" for line in outputs))
     if args.plot_attention:
-        from models.plotting import plot_attention
+        from nmt.plotting import plot_attention
 
         for i, (sentence, row) in enumerate(zip(sentences, ids)):
             if row is None:
@@ -273,9 +273,9 @@ def cmd_translate(args):
 
 
 def cmd_evaluate(args):
-    from models.evaluation import evaluate_translator
-    from models.training import prepare_splits
-    from models.translator import Translator
+    from nmt.evaluation import evaluate_translator
+    from nmt.training import prepare_splits
+    from nmt.translator import Translator
 
     options = _decoding_options(args)
     if args.limit < 0:
@@ -314,7 +314,7 @@ def cmd_evaluate(args):
 
 
 def cmd_compare(args):
-    from models.compare import MODEL_ORDER, compare_runs, train_and_compare
+    from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
 
     if args.train == bool(args.runs):
         raise CommandError("give either --runs RUN [RUN ...] or --train")
@@ -336,8 +336,8 @@ def cmd_compare(args):
 
 
 def cmd_export(args):
-    from models.export import export_saved_model
-    from models.translator import Translator
+    from nmt.export import export_saved_model
+    from nmt.translator import Translator
 
     translator = Translator.load(args.run)
     export_saved_model(translator, args.out, strategy=args.decode, num_beams=args.num_beams,
@@ -354,7 +354,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _quiet_tensorflow()
     from data.corpus import CorpusError
-    from models.config import RunError
+    from nmt.config import RunError
 
     try:
         COMMANDS[args.command](args)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from models.config import resolve_config
+from nmt.config import resolve_config
 from nmt.cli import build_parser, train_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory, corpus_path):
     result = run_nmt("train", "--out", out, "--corpus", corpus_path, *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     printed = int(result.stdout.split("parameters: ")[1].split(" ")[0].replace(",", ""))
-    from models.translator import Translator
+    from nmt.translator import Translator
 
     assert printed == Translator.load(out).model.count_params()
     return out
@@ -180,7 +180,7 @@ def test_mirrored_training_on_two_logical_cpus_matches_one_device(tmp_path, corp
 def test_cached_greedy_equals_full_recompute_on_real_sentences(tiny_run):
     import numpy as np
 
-    from models.translator import Translator
+    from nmt.translator import Translator
     from tests.test_models import _greedy_by_full_recompute
 
     translator = Translator.load(tiny_run)

@@ -6,11 +6,11 @@ import pytest
 import tensorflow as tf
 
 from data.vectorize import WordTokenizer, add_markers
-from models.config import resolve_config
+from nmt.config import resolve_config
 from models.decoding import decode
 from models.transformer_decoder import TransformerDecoder
 from models.transformer_encoder import TransformerEncoder
-from models.translator import Translator, build_model
+from nmt.translator import Translator, build_model
 from tests.conftest import assert_saved_model_round_trip
 
 MODELS = ("transformer", "rnn", "gru")
@@ -211,7 +211,7 @@ def test_beam_search_finds_at_least_greedys_normalised_log_probability(name):
 
 
 def test_export_round_trip_matches_translator(tmp_path, tiny_pairs):
-    from models.export import export_saved_model
+    from nmt.export import export_saved_model
 
     config = resolve_config("transformer", "tiny")
     english = WordTokenizer.adapt([e for e, _ in tiny_pairs], 100, 20, "english")

@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.config import resolve_config
+from nmt.config import resolve_config
 from models.schedules import WarmupInverseSqrt, learning_rate
-from models.training import compile_model
-from models.translator import build_model
+from nmt.training import compile_model
+from nmt.translator import build_model
 
 
 def test_inverse_sqrt_warms_up_linearly_then_decays_as_one_over_sqrt_step():

@@ -217,8 +217,8 @@ def test_detokenize_words_spaces_punctuation_like_written_text(words, text):
 
 
 def test_shared_vocabulary_is_one_list_learned_from_both_languages():
-    from models.config import resolve_config
-    from models.translator import make_tokenizers
+    from nmt.config import resolve_config
+    from nmt.translator import make_tokenizers
 
     pairs = [(e, s) for e, s in zip(ENGLISH, SPANISH)]
     config = resolve_config("transformer", "tiny", tokenizer="wordpiece", vocab_size=300,

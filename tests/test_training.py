@@ -7,10 +7,10 @@ import pytest
 
 from data.corpus import write_pairs
 from data.pipeline import make_dataset
-from models.config import RunError, resolve_config
-from models.evaluation import masked_accuracy
-from models.training import compile_model, prepare_splits, train, vectorize_pairs
-from models.translator import Translator
+from nmt.config import RunError, resolve_config
+from nmt.evaluation import masked_accuracy
+from nmt.training import compile_model, prepare_splits, train, vectorize_pairs
+from nmt.translator import Translator
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def _tiny_tokenizers():
 
 
 def test_checkpoint_average_is_the_mean_of_the_last_epochs():
-    from models.training import AverageLastEpochs
+    from nmt.training import AverageLastEpochs
 
     model = Translator.create(resolve_config("transformer", "tiny"), *_tiny_tokenizers()).model
     averager = AverageLastEpochs(model, count=2)
@@ -115,7 +115,7 @@ def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
         synthetic_corpus, last_val_loss, expected):
     import types
 
-    from models.training import AverageLastEpochs, _use_best_of_average
+    from nmt.training import AverageLastEpochs, _use_best_of_average
 
     config = _config(synthetic_corpus)
     splits = prepare_splits(config, verbose=False)
@@ -143,7 +143,7 @@ def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
 
 
 def test_a_run_with_averaging_records_what_it_kept(synthetic_corpus, tmp_path):
-    from models.training import read_state
+    from nmt.training import read_state
 
     config = _config(synthetic_corpus, tie_embeddings=True, norm_first=True, epochs=3,
                      average_last=3)
@@ -156,10 +156,10 @@ def test_early_stopping_on_bleu_stops_when_validation_bleu_falls(synthetic_corpu
                                                                   monkeypatch):
     import csv
 
-    import models.evaluation
+    import nmt.evaluation
 
     falling = iter([50.0, 40.0, 30.0, 20.0, 10.0])
-    monkeypatch.setattr(models.evaluation, "book_bleu",
+    monkeypatch.setattr(nmt.evaluation, "book_bleu",
                         lambda hypotheses, references: {"bleu": next(falling), "chrf": 0.0})
     config = _config(synthetic_corpus, epochs=5, val_bleu_sources=20, early_stopping=1,
                      early_stopping_metric="bleu")
@@ -176,7 +176,7 @@ def test_validation_bleu_is_the_score_of_the_models_own_translations(synthetic_c
     import csv
 
     from data.corpus import group_references
-    from models.evaluation import book_bleu
+    from nmt.evaluation import book_bleu
 
     config = _config(synthetic_corpus, epochs=2, val_bleu_sources=20)
     translator = train(config, str(tmp_path / "run"), verbose=0)
@@ -194,11 +194,11 @@ def test_validation_bleu_is_the_score_of_the_models_own_translations(synthetic_c
 def test_time_budget_counts_training_time_only(monkeypatch):
     import types
 
-    import models.training
+    import nmt.training
 
     clock = [0.0]
-    monkeypatch.setattr(models.training.time, "perf_counter", lambda: clock[0])
-    budget = models.training.TimeBudget(minutes=1)
+    monkeypatch.setattr(nmt.training.time, "perf_counter", lambda: clock[0])
+    budget = nmt.training.TimeBudget(minutes=1)
     budget.set_model(types.SimpleNamespace(stop_training=False))
     budget.on_train_begin()
 

@@ -7,12 +7,12 @@ import pytest
 import tensorflow as tf
 
 from data.pipeline import make_dataset
-from models.config import resolve_config
+from nmt.config import resolve_config
 from models.metrics import (MaskedAccuracy, TokenAccuracy, TokenCrossEntropy,
                             token_cross_entropy)
 from models.optimizers import OPTIMIZERS, make_optimizer
 from models.token_selection import SelectTokens, build_training_model
-from models.translator import build_model
+from nmt.translator import build_model
 from tests.conftest import assert_config_round_trip, assert_saved_model_round_trip
 
 VOCAB = 40

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.vectorize import WordTokenizer, add_markers
-from models.config import Config, RunError
+from nmt.config import Config, RunError
 from models.decoding import decode
 from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
 from models.rnn import RNNSteps, build_gru, build_rnn_attention

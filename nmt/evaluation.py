@@ -76,7 +76,7 @@ class ValidationBleu(keras.callbacks.Callback):
 
 def masked_accuracy(translator, pairs, batch_size=256):
     """Next-token accuracy and loss over real (unpadded) target tokens, teacher forcing."""
-    from models.training import compile_model, vectorize_pairs
+    from nmt.training import compile_model, vectorize_pairs
 
     compile_model(translator.model, translator.config, token_loss=True)
     source, target = vectorize_pairs(translator, pairs)

@@ -27,12 +27,12 @@ import tensorflow as tf
 
 from data.corpus import load_corpus, split_corpus
 from data.pipeline import count_target_tokens, make_dataset
-from models.evaluation import ValidationBleu
+from nmt.evaluation import ValidationBleu
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
 from models.schedules import learning_rate
 from models.token_selection import build_training_model
-from models.translator import RunError, Translator, load_tokenizers, make_tokenizers
+from nmt.translator import RunError, Translator, load_tokenizers, make_tokenizers
 
 STATE_FILE = "train_state.json"
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.

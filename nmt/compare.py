@@ -20,10 +20,10 @@ import numpy as np
 
 from data.corpus import group_references
 from data.vectorize import normalize_like_book
-from models.config import RunError, resolve_config
-from models.evaluation import LENGTH_BUCKETS, bucket_name, evaluate_translator
-from models.training import read_state, prepare_splits, train
-from models.translator import Translator
+from nmt.config import RunError, resolve_config
+from nmt.evaluation import LENGTH_BUCKETS, bucket_name, evaluate_translator
+from nmt.training import read_state, prepare_splits, train
+from nmt.translator import Translator
 
 # Config fields that must agree for runs to be compared on the same test set (runs trained by
 # this version also record a fingerprint of their exact split, which is checked first).
@@ -174,7 +174,7 @@ def write_figures(report, translators, showcase, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from models.plotting import plot_attention
+    from nmt.plotting import plot_attention
 
     runs = report["runs"]
     figures = {}
