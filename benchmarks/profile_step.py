@@ -59,7 +59,8 @@ def main():
 
     from nmt.config import resolve_config
     from models.token_selection import build_training_model
-    from nmt.training import compile_model, resolve_precision
+    from nmt.hardware import resolve_precision
+    from nmt.training import compile_model
     from nmt.translator import build_model
 
     config = resolve_config(args.model, args.preset, precision=args.precision)

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
 ROOT = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 sys.path.insert(0, ROOT)
@@ -107,16 +106,19 @@ def prepare(data_dir, vocab_size=15000, sequence_length=20):
     import numpy as np
 
     from nmt.config import resolve_config
-    from nmt.training import prepare_splits, vectorize_pairs
+    from nmt.training import prepare_splits
     from nmt.translator import make_tokenizers
 
     config = resolve_config("transformer", "book", vocab_size=vocab_size,
                             sequence_length=sequence_length)
     splits = prepare_splits(config)
     english, spanish = make_tokenizers(config, splits.train)
-    holder = types.SimpleNamespace(source_tokenizer=english, target_tokenizer=spanish)
-    train_src, train_tgt = vectorize_pairs(holder, splits.train)
-    val_src, val_tgt = vectorize_pairs(holder, splits.val[:2000])
+    def vectorize(pairs):
+        return (english.encode([e for e, _ in pairs]),
+                spanish.encode([s for _, s in pairs], markers=True))
+
+    train_src, train_tgt = vectorize(splits.train)
+    val_src, val_tgt = vectorize(splits.val[:2000])
     np.savez(os.path.join(data_dir, "ids.npz"), train_src=train_src, train_tgt=train_tgt,
              val_src=val_src, val_tgt=val_tgt,
              vocab=np.array([english.vocab_size, spanish.vocab_size]))
@@ -135,7 +137,8 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     from nmt.config import resolve_config
     from models.metrics import MaskedAccuracy
     from models.token_selection import build_training_model
-    from nmt.training import compile_model, resolve_precision
+    from nmt.hardware import resolve_precision
+    from nmt.training import compile_model
     from nmt.translator import build_model
 
     ids = np.load(os.path.join(data_dir, "ids.npz"))

@@ -62,9 +62,9 @@ mask is the same.
 """
 section("Token ids and the padding mask")
 source_tokenizer = WordTokenizer.adapt([english] + more_english, vocab_size=100,
-                                       sequence_length=sequence_length, standardize="english")
+                                       sequence_length=sequence_length, language="english")
 target_tokenizer = WordTokenizer.adapt(add_markers([spanish] + more_spanish), vocab_size=100,
-                                       sequence_length=sequence_length, standardize="spanish")
+                                       sequence_length=sequence_length, language="spanish")
 source_ids = source_tokenizer.encode([english])  # (1, sequence_length)
 target_ids = target_tokenizer.encode(add_markers([spanish]))  # (1, sequence_length)
 

@@ -22,17 +22,18 @@ import tensorflow as tf
 
 # build_gru, build_rnn_attention and RNNSteps (encode once, then one GRU step per token) are in
 # models/rnn.py; LuongAttention in models/luong_attention.py; the one training path (train,
-# prepare_splits) in models/training.py; Translator (translate, attention) in models/translator.py;
-# plot_attention in models/plotting.py.
+# prepare_splits) in nmt/training.py; Translator (translate, attention) in nmt/translator.py;
+# plot_attention in nmt/plotting.py; parameter_counts in models/registry.py.
 from nmt.config import resolve_config
 from nmt.plotting import plot_attention
-from nmt.training import parameter_counts, prepare_splits, train
+from models.registry import parameter_counts
+from nmt.training import prepare_splits, train
 
 args = parse_args(__doc__.strip().splitlines()[0])
 
 # Settings. The full run trains the "book-small" sizes on the whole corpus (tens of minutes on a
 # CPU); --quick trains tiny models for a few seconds on the corpus' first (short) pairs.
-preset = "book-small"  # the book's recipe; embed 128, GRU units 256 (models/config.py)
+preset = "book-small"  # the book's recipe; embed 128, GRU units 256 (nmt/config.py)
 max_pairs = 0  # 0 = the whole corpus
 epochs = 3
 steps_per_epoch = 0  # 0 = whole epochs

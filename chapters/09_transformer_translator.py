@@ -24,11 +24,11 @@ import numpy as np
 # build_transformer and TransformerSteps (encode once, then one token at a time with a cache)
 # are in models/transformer.py, the blocks in models/transformer_encoder.py and
 # models/transformer_decoder.py, the decode loop in models/decoding.py, train and
-# prepare_splits in models/training.py, masked_accuracy in models/evaluation.py.
+# prepare_splits in nmt/training.py, masked_accuracy in nmt/evaluation.py.
 from data.pipeline import make_dataset
 from nmt.config import resolve_config
 from nmt.evaluation import masked_accuracy
-from nmt.training import prepare_splits, train, vectorize_pairs
+from nmt.training import prepare_splits, train
 
 args = parse_args(__doc__.strip().splitlines()[0])
 
@@ -72,7 +72,7 @@ print(f"{'total':<41} {total:>12,}")
 check(total == model.count_params(), "the layers' counts add up to model.count_params()")
 
 # One forward pass: English ids and the Spanish prefix in, next-token logits out.
-source, target = vectorize_pairs(translator, splits.val[:2])
+source, target = translator.vectorize(splits.val[:2])
 logits = model({"english": source, "spanish": target[:, :-1]})
 print(f"\nenglish {source.shape} + spanish {target[:, :-1].shape} -> logits {tuple(logits.shape)}"
       "  (batch, tgt_len, Spanish vocabulary)")
@@ -103,7 +103,7 @@ print(f"masked_accuracy(val): {report}")
 check_close(report["masked_accuracy"], float(history[-1]["val_accuracy"]),
             "evaluation gives the val_accuracy of the last epoch", atol=1e-3)
 # The definition, by hand: correct next tokens / real (non-padding) next tokens.
-source, target = vectorize_pairs(translator, splits.val)
+source, target = translator.vectorize(splits.val)
 logits = model.predict({"english": source, "spanish": target[:, :-1]}, batch_size=256, verbose=0)
 correct = logits.argmax(-1) == target[:, 1:]
 real = target[:, 1:] != 0

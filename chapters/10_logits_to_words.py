@@ -21,7 +21,7 @@ import tensorflow as tf
 
 # The output layer ("output", a Dense) is built in models/transformer.py; TransformerSteps
 # (encode, init_cache, next_fn) there too; greedy and temperature / top-k sampling are in
-# models/decoding.py (_pick); Translator.translate in models/translator.py.
+# models/decoding.py (_pick); Translator.translate in nmt/translator.py.
 from nmt.config import resolve_config
 from nmt.training import train
 from nmt.translator import Translator
@@ -78,7 +78,7 @@ logits, _ = steps.next_fn(tokens, cache, 0)
 logits = np.asarray(logits)[0]  # (vocab,)
 print(f"{sentence!r}: encoder output {tuple(state['encoder_outputs'].shape)}; after [start] "
       f"the decoder gives logits {logits.shape}")
-output_layer = model.get_layer("output")
+output_layer = model.parts.output_layer
 kernel, bias = (np.asarray(w) for w in output_layer.weights)
 print(f"output layer '{output_layer.name}': kernel {kernel.shape} (embed_dim, vocab), bias "
       f"{bias.shape}: logit(word) = h · kernel[:, word] + bias[word]")

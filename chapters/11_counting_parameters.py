@@ -15,11 +15,11 @@ except ImportError:  # python chapters/11_counting_parameters.py
 
 import keras
 
-# resolve_config and the presets are in models/config.py, build_model in models/translator.py
-# (it calls build_transformer of models/transformer.py or build_gru of models/rnn.py), and
-# parameter_counts (per top-level layer) in models/training.py.
+# resolve_config and the presets are in nmt/config.py, build_model in nmt/translator.py
+# (it calls build_transformer of models/transformer.py or build_gru of models/rnn.py, through
+# models/registry.py), and parameter_counts (per top-level layer) in models/registry.py.
 from nmt.config import resolve_config
-from nmt.training import parameter_counts
+from models.registry import parameter_counts
 from nmt.translator import build_model
 
 args = parse_args(__doc__.strip().splitlines()[0])

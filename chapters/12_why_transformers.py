@@ -24,15 +24,15 @@ except ImportError:  # python chapters/12_why_transformers.py
 import numpy as np
 
 # load_corpus, split_corpus, Splits and group_references are in data/corpus.py;
-# normalize_like_book in data/vectorize.py; build_model in models/translator.py;
-# compile_model, train and vectorize_pairs in models/training.py; LENGTH_BUCKETS (1-5, 6-10,
+# normalize_like_book in data/vectorize.py; build_model and Translator.vectorize in
+# nmt/translator.py; compile_model and train in nmt/training.py; LENGTH_BUCKETS (1-5, 6-10,
 # 11-15, 16+ English words) and scores_by_length (sacrebleu BLEU and chrF against every
-# reference, per bucket, through corpus_scores) in models/evaluation.py.
+# reference, per bucket, through corpus_scores) in nmt/scoring.py.
 from data.corpus import Splits, group_references, load_corpus, split_corpus
 from data.vectorize import normalize_like_book
 from nmt.config import resolve_config
-from nmt.evaluation import LENGTH_BUCKETS, bucket_name, scores_by_length
-from nmt.training import compile_model, train, vectorize_pairs
+from nmt.scoring import LENGTH_BUCKETS, bucket_name, scores_by_length
+from nmt.training import compile_model, train
 from nmt.translator import build_model
 
 args = parse_args(__doc__.strip().splitlines()[0])
@@ -159,7 +159,7 @@ for name in models:
     scores[name] = scores_by_length(chosen, translator.translate(chosen), refs,
                                     [words[s] for s in chosen])
     # Next-token accuracy over real tokens, teacher forcing, on every (source, reference) pair.
-    source, target = vectorize_pairs(translator, pairs)
+    source, target = translator.vectorize(pairs)
     logits = translator.model.predict({"english": source, "spanish": target[:, :-1]},
                                       batch_size=256, verbose=0)
     correct, real = logits.argmax(-1) == target[:, 1:], target[:, 1:] != 0

@@ -15,10 +15,10 @@ try:  # python -m chapters.13_rnn_vs_transformer
 except ImportError:  # python chapters/13_rnn_vs_transformer.py
     from common import check, parse_args, section
 
-# train_and_compare and compare_runs are in models/compare.py (the code behind `nmt compare`);
-# LENGTH_BUCKETS in models/evaluation.py.
+# train_and_compare and compare_runs are in nmt/compare.py (the code behind `nmt compare`);
+# LENGTH_BUCKETS in nmt/scoring.py.
 from nmt.compare import train_and_compare
-from nmt.evaluation import LENGTH_BUCKETS, bucket_name
+from nmt.scoring import LENGTH_BUCKETS, bucket_name
 
 args = parse_args(__doc__.strip().splitlines()[0], extra=lambda parser: parser.add_argument(
     "--budget-minutes", type=float, default=20.0, help="training budget per model (full mode)"))

@@ -24,15 +24,16 @@ from keras import ops
 # SubwordTokenizer is defined in data/subword.py, WordTokenizer (the book's) in
 # data/vectorize.py, token_cross_entropy (the loss `TokenCrossEntropy` computes) in
 # models/metrics.py, WarmupInverseSqrt and learning_rate in models/schedules.py,
-# resolve_config and the presets in models/config.py, build_model in models/translator.py,
-# TransformerEncoder in models/transformer_encoder.py, AverageLastEpochs and parameter_counts
-# in models/training.py.
+# resolve_config and the presets in nmt/config.py, build_model in nmt/translator.py,
+# TransformerEncoder in models/transformer_encoder.py, AverageLastEpochs in nmt/callbacks.py and
+# parameter_counts in models/registry.py.
 from data.subword import SubwordTokenizer
 from data.vectorize import WordTokenizer
 from nmt.config import resolve_config
 from models.metrics import token_cross_entropy
 from models.schedules import WarmupInverseSqrt, learning_rate
-from nmt.training import AverageLastEpochs, parameter_counts
+from models.registry import parameter_counts
+from nmt.callbacks import AverageLastEpochs
 from nmt.translator import build_model
 from models.transformer_encoder import TransformerEncoder
 
@@ -96,7 +97,7 @@ for language, texts in (("english", english), ("spanish", spanish)):
     check(tokenizer.unk_id not in ids, f"{language}: {word!r} is made of pieces, no [UNK]")
     check(tokenizer.decode([ids]) == [word], f"{language}: decode(encode({word!r})) == {word!r}")
     book = WordTokenizer.adapt(texts, vocab_size=subword_vocab, sequence_length=16,
-                               standardize=language)
+                               language=language)
     book_ids = book.encode([word])[0]
     print(f"  the book's word vocabulary ({book.vocab_size} words): {word!r} -> "
           f"{book.decode([book_ids])}")
@@ -117,7 +118,7 @@ print(f"{new_sentence!r} -> {tokenizer.tokens([i for i in new_ids[0] if i])}")
 check(tokenizer.unk_id not in new_ids and tokenizer.decode(new_ids) == [new_sentence],
       "a sentence of unseen words in known characters: no [UNK], decoded exactly")
 book = WordTokenizer.adapt(spanish, vocab_size=subword_vocab, sequence_length=16,
-                           standardize="spanish")
+                           language="spanish")
 book_decoded = book.decode(book.encode([sentence]))[0]
 print(f"the book's vectorizer: {sentence!r} -> {book_decoded!r}")
 check(book_decoded == "dónde está la estación", "the book's vectorizer loses case and ¿ ?")
@@ -196,8 +197,8 @@ At the first steps Adam's moment estimates are noisy and the weights random, so 
 can throw a Transformer off; a linear warmup starts near 0 and reaches the peak after
 `warmup_steps`. `inverse_sqrt` (the paper's schedule) then decays as peak x sqrt(warmup / step),
 `cosine` follows half a cosine down to 0 at the end of the run, and `constant` (the book) keeps
-one rate throughout. `learning_rate(config, total_steps)` gives each; steps count from 0, the
-rate used at step i is schedule(i).
+one rate throughout. `learning_rate(schedule, peak, warmup_steps, total_steps)` gives each;
+steps count from 0, the rate used at step i is schedule(i).
 """
 section("Warmup and decay")
 base = resolve_config("transformer", "cpu-best")
@@ -205,8 +206,7 @@ peak, warmup = base.learning_rate, base.warmup_steps
 total_steps = base.epochs * steps_per_epoch
 print(f"cpu-best: peak {peak:g}, warmup {warmup:,} steps, {base.epochs} epochs x "
       f"{steps_per_epoch} steps = {total_steps:,} steps")
-schedules = {name: learning_rate(resolve_config("transformer", "cpu-best", lr_schedule=name),
-                                 total_steps)
+schedules = {name: learning_rate(name, peak, warmup, total_steps)
              for name in ("constant", "inverse_sqrt", "cosine")}
 check(isinstance(schedules["inverse_sqrt"], WarmupInverseSqrt),
       "lr_schedule='inverse_sqrt' is WarmupInverseSqrt(peak, warmup_steps)")
@@ -276,12 +276,12 @@ for tied, model in models.items():
 saved = counts[False]["total"] - counts[True]["total"]
 print(f"tying saves {saved:,} = embed_dim {d} x target vocabulary {vocab:,}")
 check(saved == d * vocab, f"the difference is exactly embed_dim x vocabulary = {d * vocab:,}")
-kernel = models[False].get_layer("output").kernel
+kernel = models[False].parts.output_layer.kernel
 print(f"untied output layer: kernel {tuple(kernel.shape)}, bias {vocab}")
 check(tuple(kernel.shape) == (d, vocab), "the untied output layer's kernel is (embed_dim, vocab)")
-check("output" not in {layer.name for layer in models[True].layers},
-      "the tied model has no layer named 'output'")
-embedding = models[True].get_layer("target_embedding")
+check(models[True].parts.output_layer is None and "output" not in counts[True],
+      "the tied model has no separate output layer")
+embedding = models[True].parts.target_embedding
 check(counts[True]["target_embedding"] - counts[False]["target_embedding"] == vocab
       and tuple(embedding.output_bias.shape) == (vocab,),
       "the output bias lives on as the embedding's output_bias (vocab more weights)")
@@ -335,10 +335,9 @@ final = numpy(keras.layers.LayerNormalization()(outputs[True]))
 print(f"pre-LN stack + final LayerNorm: std {final.std():.3f}")
 check(abs(final.std() - 1) < 0.01, "a final LayerNorm brings the pre-LN output back to std 1")
 pre_ln = build_model(resolve_config("transformer", "tiny", norm_first=True))
-names = {layer.name for layer in pre_ln.layers}
-check({"encoder_norm", "decoder_norm"} <= names,
+check(pre_ln.parts.encoder_norm is not None and pre_ln.parts.decoder_norm is not None,
       "build_transformer with norm_first=True adds 'encoder_norm' and 'decoder_norm'")
-check(not {"encoder_norm", "decoder_norm"} & {layer.name for layer in models[False].layers},
+check(models[False].parts.encoder_norm is None and models[False].parts.decoder_norm is None,
       "the post-LN model has no final LayerNorm (each block already ends with one)")
 
 

@@ -4,10 +4,18 @@ The corpus is the Tatoeba / manythings.org `spa-eng.zip` the book downloads: one
 `English<TAB>Spanish` pair per line (newer manythings.org files add a third,
 attribution column, which is ignored).
 
-Example:
->>> path = locate_corpus()                       # doctest: +SKIP
->>> corpus = read_corpus(path)                   # doctest: +SKIP
->>> splits = split_corpus(corpus.pairs, seed=1337, mode="source")  # doctest: +SKIP
+Example (`locate_corpus()` with no argument finds the real corpus, or downloads it):
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "spa.txt")
+>>> write_pairs([("Go.", "Ve."), ("Go.", "Vete."), ("Hi.", "Hola."), ("Run!", "¡Corre!"),
+...              ("Wait.", "Espera."), ("Who?", "¿Quién?")], path)
+>>> corpus = read_corpus(locate_corpus(path))
+>>> len(corpus.pairs), corpus.num_sources
+(6, 5)
+>>> splits = split_corpus(corpus.pairs, seed=1337, mode="source", val_fraction=0.2,
+...                       test_fraction=0.2)
+>>> [len({english for english, _ in part}) for part in (splits.train, splits.val, splits.test)]
+[3, 1, 1]
 """
 
 import dataclasses
@@ -127,6 +135,11 @@ def parse_pairs(raw, name, skip_bad_lines=False):
     """Parse `English<TAB>Spanish[<TAB>...]` lines; return (pairs, number skipped).
 
     Raises `CorpusError("name:line: reason")` on the first bad line unless `skip_bad_lines`.
+
+    Example:
+    >>> parse_pairs(b"Go.\\tVe.\\tCC-BY 2.0 (France)\\nno tab here\\n", "spa.txt",
+    ...             skip_bad_lines=True)
+    ([('Go.', 'Ve.')], 1)
     """
     pairs, skipped = [], 0
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
@@ -205,6 +218,15 @@ def split_corpus(pairs, seed=1337, mode="source", val_fraction=0.15, test_fracti
         mode: "source" puts all translations of one English sentence in the same split (no
             leakage between train and test); "book" shuffles pairs like the book does.
         val_fraction, test_fraction: float fractions of sources ("source") or pairs ("book").
+
+    Example:
+    >>> pairs = [("Go.", "Ve."), ("Go.", "Vete."), ("Hi.", "Hola."), ("Run!", "¡Corre!"),
+    ...          ("Who?", "¿Quién?")]
+    >>> splits = split_corpus(pairs, seed=1337, val_fraction=0.25, test_fraction=0.25)
+    >>> splits.sizes()  # 4 sources: 1 for validation, 1 for test, 2 (3 pairs) for training
+    {'train': 3, 'val': 1, 'test': 1}
+    >>> {name: [s for e, s in part if e == "Go."] for name, part in vars(splits).items()}
+    {'train': ['Ve.', 'Vete.'], 'val': [], 'test': []}
     """
     if mode not in SPLIT_MODES:
         raise ValueError(f"mode={mode!r} is not one of {SPLIT_MODES}")

@@ -152,5 +152,10 @@ def make_dataset(
 
 
 def count_target_tokens(target_ids):
-    """Real next-token targets in a target array (what `sample_weights` sums to)."""
+    """Real next-token targets in a target array (what `sample_weights` sums to).
+
+    Example:
+    >>> count_target_tokens([[2, 8, 3, 0], [2, 9, 9, 3]])  # [start] is never a target
+    5
+    """
     return int(np.sum(np.asarray(target_ids)[:, 1:] != 0))

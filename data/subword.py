@@ -18,20 +18,16 @@ Example:
 ['¿Dónde está?']
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
 
-PAD_TOKEN = ""
-UNK_TOKEN = "[UNK]"
-START_TOKEN = "[start]"
-END_TOKEN = "[end]"
-RESERVED_TOKENS = (PAD_TOKEN, UNK_TOKEN, START_TOKEN, END_TOKEN)
-LANGUAGE_CHOICES = ("english", "spanish")
+from data.tokenizer import (  # noqa: F401  (the reserved tokens: imported from here too)
+    END_TOKEN, LANGUAGE_CHOICES, PAD_TOKEN, RESERVED_TOKENS, START_TOKEN, UNK_TOKEN, Tokenizer,
+    as_list, check_arguments)
+
 SUFFIX = "##"
 
 # The same settings for learning the vocabulary and for tokenizing: keep case, normalise with NFKC.
@@ -62,16 +58,10 @@ def normalize(texts):
     >>> normalize(["Ｔｏｍ…"])
     ['Tom...']
     """
-    texts = _as_list(texts)
+    texts = as_list(texts)
     if not texts:
         return []
     return [t.decode("utf-8") for t in tf_text.normalize_utf8(tf.constant(texts), "NFKC").numpy()]
-
-
-def _as_list(texts):
-    if isinstance(texts, (str, bytes)):
-        raise ValueError(f"texts must be a list of strings, received the single string {texts!r}")
-    return list(texts)
 
 
 def _is_alnum_end(word):
@@ -142,7 +132,7 @@ def detokenize_words(words):
     return "".join(out)
 
 
-class SubwordTokenizer:
+class SubwordTokenizer(Tokenizer):
     """WordPiece tokenizer (tensorflow-text's `BertTokenizer`, case and punctuation kept).
 
     Args:
@@ -151,7 +141,8 @@ class SubwordTokenizer:
         sequence_length: int. Output length; longer inputs are truncated, shorter padded with 0.
         language: "english" or "spanish" (both are tokenized the same way).
 
-    `start_id` / `end_id` are the ids of "[start]" / "[end]" (2 and 3). Ids are int64.
+    `start_id` / `end_id` are the ids of "[start]" / "[end]" (2 and 3). Ids are int64. The
+    interface (`encode`, `decode`, `save`, `load`, ...) is `Tokenizer`'s, in data/tokenizer.py.
 
     Example:
     >>> tok = SubwordTokenizer(["", "[UNK]", "[start]", "[end]", "¡", "H", "##ola", "!"],
@@ -164,32 +155,13 @@ class SubwordTokenizer:
     ['¡Hola!']
     """
 
+    reserved_tokens = RESERVED_TOKENS
+
     def __init__(self, vocabulary, sequence_length, language):
-        if language not in LANGUAGE_CHOICES:
-            raise ValueError(f"language={language!r} is not one of {LANGUAGE_CHOICES}")
-        if sequence_length < 1:
-            raise ValueError(f"sequence_length={sequence_length} must be >= 1")
-        vocabulary = [str(token) for token in vocabulary]
-        if tuple(vocabulary[: len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
-            raise ValueError(f"vocabulary must start with {list(RESERVED_TOKENS)}, "
-                             f"received {vocabulary[:len(RESERVED_TOKENS)]}")
-        if len(set(vocabulary)) != len(vocabulary):
-            seen, duplicates = set(), []
-            for token in vocabulary:
-                if token in seen:
-                    duplicates.append(token)
-                seen.add(token)
-            raise ValueError(f"vocabulary has duplicate tokens: {duplicates[:5]}")
-        self.vocabulary = vocabulary
-        self.sequence_length = sequence_length
-        self.language = language
-        self.unk_id = vocabulary.index(UNK_TOKEN)
-        self.start_id = vocabulary.index(START_TOKEN)
-        self.end_id = vocabulary.index(END_TOKEN)
-        self._lookup = np.array(vocabulary, dtype=object)
+        super().__init__(vocabulary, sequence_length, language)
         table = tf.lookup.StaticVocabularyTable(
             tf.lookup.KeyValueTensorInitializer(
-                tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)),
+                tf.constant(self.vocabulary), tf.range(self.vocab_size, dtype=tf.int64)),
             num_oov_buckets=1)
         # split_unknown_characters: an unseen character costs one [UNK], not the whole word.
         self._tokenizer = tf_text.BertTokenizer(
@@ -216,14 +188,11 @@ class SubwordTokenizer:
         >>> tok.vocabulary[:4]
         ['', '[UNK]', '[start]', '[end]']
         """
-        if language not in LANGUAGE_CHOICES:
-            raise ValueError(f"language={language!r} is not one of {LANGUAGE_CHOICES}")
-        if sequence_length < 1:
-            raise ValueError(f"sequence_length={sequence_length} must be >= 1")
+        check_arguments(sequence_length, language)
         if vocab_size <= len(RESERVED_TOKENS):
             raise ValueError(f"vocab_size={vocab_size} is too small for the "
                              f"{len(RESERVED_TOKENS)} reserved tokens {list(RESERVED_TOKENS)}")
-        texts = _as_list(texts)
+        texts = as_list(texts)
         if not any(t.strip() for t in texts):
             raise ValueError(f"texts has no words to learn a vocabulary from ({len(texts)} texts)")
 
@@ -254,11 +223,6 @@ class SubwordTokenizer:
         extra = [t for t in learned if t not in taken]
         return cls(base + extra[: vocab_size - len(base)], sequence_length, language)
 
-    @property
-    def vocab_size(self):
-        """Number of tokens, padding and reserved tokens included (the model's output size)."""
-        return len(self._lookup)
-
     def _ragged_ids(self, texts):
         """Strings -> RaggedTensor (num_texts, None) of wordpiece ids, no markers, not truncated."""
         ids = self._tokenizer.tokenize(tf.constant(texts, dtype=tf.string)).merge_dims(-2, -1)
@@ -281,7 +245,7 @@ class SubwordTokenizer:
         >>> tok.encode(["¡Hola!"], markers=True)  # [start] ¡ H ##ola, then "!" and [end] cut
         array([[2, 4, 5, 6]])
         """
-        texts = _as_list(texts)
+        texts = as_list(texts)
         if not texts:
             return np.zeros((0, self.sequence_length), dtype="int64")
         chunks = []
@@ -296,15 +260,15 @@ class SubwordTokenizer:
 
     def token_counts(self, texts):
         """Number of wordpieces of each text (before truncation, without markers)."""
-        texts = _as_list(texts)
+        texts = as_list(texts)
         if not texts:
             return np.zeros((0,), dtype="int64")
         return self._ragged_ids(texts).row_lengths().numpy()
 
-    def decode(self, ids):
-        """Int ids (batch, length) -> sentences, stopping at [end], dropping padding and [start].
+    def _join(self, tokens):
+        """One row's wordpieces -> a sentence (for `decode`, which drops padding and markers).
 
-        Wordpieces are joined ("##" pieces glued to the previous one) and words spaced with
+        "##" pieces are glued to the piece before them and the words spaced with
         `detokenize_words`, so "¿Dónde está la estación?" comes back exactly, as do all but about
         1 in 5,000 corpus sentences that fit `sequence_length`. Known limits, since the tokens do
         not record spaces: an apostrophe after a word of one or two letters is read as in
@@ -316,43 +280,10 @@ class SubwordTokenizer:
         characters such as zero-width spaces are dropped; characters never seen in training
         come back as "[UNK]".
         """
-        out = []
-        for row in np.asarray(ids):
-            words = []
-            for i in row:
-                i = int(i)
-                if i == self.end_id:
-                    break
-                if i == 0 or i == self.start_id:
-                    continue
-                token = self._lookup[i] if 0 <= i < len(self._lookup) else UNK_TOKEN
-                if token.startswith(SUFFIX) and len(token) > len(SUFFIX) and words:
-                    words[-1] += token[len(SUFFIX):]
-                else:
-                    words.append(token[len(SUFFIX):] if token.startswith(SUFFIX) else token)
-            out.append(detokenize_words(words))
-        return out
-
-    def tokens(self, ids):
-        """Int ids -> list of token strings (no markers dropped), for attention plots."""
-        return [str(self._lookup[i]) if 0 <= i < len(self._lookup) else UNK_TOKEN for i in ids]
-
-    def save(self, path):
-        """Write the vocabulary, one token per line (line 1 is the empty padding token), UTF-8."""
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(self._lookup) + "\n")
-
-    @classmethod
-    def load(cls, path, sequence_length, language):
-        """Read a vocabulary written by `save`.
-
-        Args:
-            path: str. The vocabulary file.
-            sequence_length: int. As in the constructor.
-            language: "english" or "spanish".
-        """
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: vocabulary file missing")
-        with open(path, encoding="utf-8", newline="") as f:
-            vocabulary = f.read().split("\n")[:-1]
-        return cls(vocabulary, sequence_length, language)
+        words = []
+        for token in tokens:
+            if token.startswith(SUFFIX) and len(token) > len(SUFFIX) and words:
+                words[-1] += token[len(SUFFIX):]
+            else:
+                words.append(token[len(SUFFIX):] if token.startswith(SUFFIX) else token)
+        return detokenize_words(words)

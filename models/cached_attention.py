@@ -3,9 +3,18 @@
 import keras
 from keras import ops
 
-# The same private helper keras.layers.MultiHeadAttention uses to drop Keras masks it has
-# already accounted for (this subclass relies on its private sublayers too).
-from keras.src.backend.common.masking import set_keras_mask
+
+def without_keras_mask(tensor):
+    """`tensor` as a new tensor object with no Keras mask attached (None stays None).
+
+    Keras keeps a mask as an attribute of the tensor object, and a layer that does not support
+    masking (the `EinsumDense` projections below) warns when it is given a masked tensor. Keras 3
+    has no public function to detach a mask; `ops.copy` (`tf.identity`, which shares the
+    buffer) returns a new tensor without one, in eager mode, in `tf.function` and on symbolic
+    `KerasTensor`s. Unlike `MultiHeadAttention`, which clears the mask in place, this leaves the
+    caller's tensor as it was.
+    """
+    return None if tensor is None else ops.copy(tensor)
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -15,6 +24,11 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
     Same constructor, weights and parameter count as `MultiHeadAttention` (so the book's
     numbers hold and weights can be copied between the two). Masks are given explicitly with
     `attention_mask`; Keras masks attached to the inputs are not read.
+
+    Args:
+        num_heads: int. Attention heads.
+        key_dim: int. Width of each head's queries and keys (and values, unless `value_dim`).
+        **kwargs: the other arguments of `keras.layers.MultiHeadAttention`.
 
     Call arguments:
         query: (batch, tgt_len, dim).
@@ -30,10 +44,21 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         `output`, then the attention scores if asked, then the updated cache if one was given.
 
     Example:
+    >>> import numpy as np
     >>> mha = CachedMultiHeadAttention(num_heads=2, key_dim=4)
-    >>> x = np.zeros((1, 3, 8), "float32")
+    >>> x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype("float32")
     >>> tuple(mha(x, x).shape)
-    (1, 3, 8)
+    (2, 4, 8)
+
+    Self-attention one token at a time: the token at position 0 writes its key and value into
+    an empty cache with room for 4 positions and, masked causally, attends to itself only.
+
+    >>> cache = np.zeros((2, 2, 4, 2, 4), "float32")  # (batch, 2, max_len, num_heads, key_dim)
+    >>> causal = np.arange(4)[None, None, :] <= 0     # position 0 sees position 0
+    >>> out, cache = mha(x[:, :1], x[:, :1], attention_mask=causal, cache=cache,
+    ...                  cache_update_index=0)
+    >>> tuple(out.shape), tuple(cache.shape)
+    ((2, 1, 8), (2, 2, 4, 2, 4))
     """
 
     def call(
@@ -47,9 +72,8 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         return_attention_scores=False,
         training=None,
     ):
-        for tensor in (query, value, key):
-            if tensor is not None:
-                set_keras_mask(tensor, None)
+        # Masks come only from `attention_mask`: detach any Keras masks from the inputs.
+        query, value, key = (without_keras_mask(t) for t in (query, value, key))
         if key is None:
             key = value
         # (batch, tgt_len, num_heads, key_dim)
@@ -82,6 +106,5 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
     def project_key_value(self, value, key=None):
         """(batch, src_len, dim) -> cache (batch, 2, src_len, num_heads, key_dim)."""
         key = value if key is None else key
-        for tensor in (value, key):
-            set_keras_mask(tensor, None)
+        value, key = without_keras_mask(value), without_keras_mask(key)
         return ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)

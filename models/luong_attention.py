@@ -25,10 +25,18 @@ class LuongAttention(keras.layers.Layer):
         `(context, weights)`: (batch, tgt_len, value_dim) and (batch, tgt_len, src_len).
 
     Example:
+    >>> import numpy as np
     >>> layer = LuongAttention(units=8)
-    >>> context, weights = layer(np.ones((2, 3, 8), "float32"), np.ones((2, 5, 6), "float32"))
+    >>> query, values = np.ones((2, 4, 8), "float32"), np.ones((2, 5, 6), "float32")
+    >>> values_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    >>> context, weights = layer(query, values, values_mask=values_mask)
     >>> tuple(context.shape), tuple(weights.shape)
-    ((2, 3, 6), (2, 3, 5))
+    ((2, 4, 6), (2, 4, 5))
+
+    Equal scores share the weight among the real source tokens; padding gets none:
+
+    >>> keras.ops.convert_to_numpy(weights[0, 0]).round(3)
+    array([0.333, 0.333, 0.333, 0.   , 0.   ], dtype=float32)
     """
 
     def __init__(self, units, **kwargs):

@@ -1,20 +1,25 @@
 """Optimizers whose weight update runs as one XLA-compiled kernel.
 
 Keras applies an optimizer as a chain of separate element-wise ops per weight (for RMSprop:
-square, scale, add, assign, sqrt, divide, ...), each a full pass over memory. On a CPU that is
-a large fixed cost per step: for the book's Transformer (14.4M weights) one RMSprop update took
-29.5 ms here, about a quarter of a training step. Compiling the whole update with XLA fuses it
-into one pass per weight (10.9 ms; Adam 32.9 -> 13.9 ms; `benchmarks/step_parts.py`), with the
-same arithmetic. The rest of the step
-stays uncompiled (XLA recompiles for every batch shape and was slower here for the model).
+square, scale, add, assign, sqrt, divide, ...), each a full pass over memory, so on a CPU the
+update is a large fixed cost of every step. Compiling the whole update with XLA fuses it into
+one pass per weight, with the same arithmetic. Only the update is compiled: XLA compiles the
+rest of the step once per batch shape, which costs more than it saves on a CPU.
+`benchmarks/step_parts.py` times Keras' update against the fused one; the numbers are in
+benchmarks/README.md.
 
 Sparse (embedding) gradients are made dense first, which is what Keras' own update does with
 them (every row's moving averages decay at every step).
 
 Example:
+>>> import numpy as np
 >>> optimizer = make_optimizer("adam", 1e-3)
 >>> type(optimizer).__name__
 'FusedAdam'
+>>> weights = keras.Variable(np.ones(3, "float32"))
+>>> optimizer.apply([np.array([0.5, -2.0, 0.0], "float32")], [weights])
+>>> keras.ops.convert_to_numpy(weights)  # Adam's first step: lr * sign(gradient)
+array([0.999, 1.001, 1.   ], dtype=float32)
 """
 
 import keras

@@ -29,9 +29,21 @@ class PositionalEmbedding(keras.layers.Layer):
             result is (..., input_dim) logits.
 
     Example:
+    >>> import numpy as np
     >>> layer = PositionalEmbedding(sequence_length=4, input_dim=10, output_dim=8)
-    >>> tuple(layer(np.array([[3, 4, 0, 0]])).shape)
-    (1, 4, 8)
+    >>> ids = np.array([[3, 4, 0, 0], [5, 6, 7, 0]])
+    >>> tuple(layer(ids).shape)
+    (2, 4, 8)
+    >>> keras.ops.convert_to_numpy(layer.padding_mask(ids))
+    array([[ True,  True, False, False],
+           [ True,  True,  True, False]])
+
+    With `tied_output=True` the same token vectors score vectors against the vocabulary:
+
+    >>> tied = PositionalEmbedding(sequence_length=4, input_dim=10, output_dim=8,
+    ...                            tied_output=True)
+    >>> tuple(tied(tied(ids), reverse=True).shape)  # (batch, length, input_dim) logits
+    (2, 4, 10)
     """
 
     def __init__(self, sequence_length, input_dim, output_dim, use_position=True,

@@ -9,7 +9,6 @@ Example:
 import keras
 from keras import ops
 
-from nmt.config import LR_SCHEDULE_CHOICES
 
 
 @keras.saving.register_keras_serializable(package="companion")
@@ -39,17 +38,34 @@ class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps}
 
 
-def learning_rate(config, total_steps=None):
-    """The learning rate (float or schedule) for `config`; cosine decays to 0 at `total_steps`."""
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    if config.lr_schedule == "inverse_sqrt":
-        return WarmupInverseSqrt(config.learning_rate, config.warmup_steps)
-    if config.lr_schedule == "cosine":
+SCHEDULE_CHOICES = ("constant", "inverse_sqrt", "cosine")
+
+
+def learning_rate(schedule, peak, warmup_steps=0, total_steps=None):
+    """The learning rate (a float or a schedule) for `schedule`.
+
+    Args:
+        schedule: "constant" (the book: `peak` throughout), "inverse_sqrt" (`WarmupInverseSqrt`)
+            or "cosine" (linear warmup, then cosine decay to 0 at `total_steps`).
+        peak: float. The learning rate (the peak, with a warmup).
+        warmup_steps: int. Steps of linear warmup.
+        total_steps: int. The run's length in steps; needed by "cosine".
+
+    Example:
+    >>> learning_rate("constant", 1e-3)
+    0.001
+    >>> round(float(learning_rate("cosine", 1e-3, warmup_steps=10, total_steps=110)(10)), 6)
+    0.001
+    """
+    if schedule == "constant":
+        return peak
+    if schedule == "inverse_sqrt":
+        return WarmupInverseSqrt(peak, warmup_steps)
+    if schedule == "cosine":
         if not total_steps:
-            raise ValueError("lr_schedule='cosine' needs the run's total number of steps")
-        warmup = min(config.warmup_steps, total_steps - 1)
+            raise ValueError("schedule='cosine' needs the run's total number of steps")
+        warmup = min(warmup_steps, total_steps - 1)
         return keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else config.learning_rate, decay_steps=max(1, total_steps - warmup),
-            warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
-    raise ValueError(f"lr_schedule={config.lr_schedule!r} is not one of {LR_SCHEDULE_CHOICES}")
+            0.0 if warmup else peak, decay_steps=max(1, total_steps - warmup),
+            warmup_target=peak if warmup else None, warmup_steps=warmup)
+    raise ValueError(f"schedule={schedule!r} is not one of {SCHEDULE_CHOICES}")

@@ -66,9 +66,12 @@ class SinusoidalEncoding(keras.layers.Layer):
         start_index: int or scalar tensor. Position of `inputs[:, 0]`.
 
     Example:
-    >>> layer = SinusoidalEncoding()
-    >>> tuple(layer(np.zeros((2, 5, 8), "float32")).shape)
-    (2, 5, 8)
+    >>> import numpy as np
+    >>> embeddings = np.zeros((2, 4, 8), "float32")
+    >>> encoding = SinusoidalEncoding()(embeddings)
+    >>> tuple(encoding.shape)
+    (2, 4, 8)
+    >>> x = embeddings + encoding  # what the model does
     """
 
     def __init__(self, max_wavelength=10000.0, **kwargs):

@@ -22,6 +22,7 @@ class SelectTokens(keras.layers.Layer):
         mask.
 
     Example:
+    >>> import numpy as np
     >>> x = np.arange(12, dtype="float32").reshape(2, 3, 2)
     >>> SelectTokens()(x, np.array([[True, True, False], [True, False, False]])).shape
     TensorShape([3, 2])
@@ -51,37 +52,25 @@ def float32_logits(logits):
     return keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
 
 
-def output_projection(model):
-    """`model`'s output layer as a function of the last hidden vectors -> logits.
-
-    The Dense layer named "output", or, with tied embeddings (no "output" layer), the target
-    embedding used in reverse (its transpose).
-    """
-    names = {layer.name for layer in model.layers}
-    if "output" in names:
-        return model.get_layer("output")
-    embedding = model.get_layer("target_embedding")
-    return lambda vectors: embedding(vectors, reverse=True)
-
-
 def build_training_model(model):
     """A training view of `model` whose output layer sees real target tokens only.
 
-    `model` maps `{"english", "spanish"}` to (batch, tgt_len, vocab) logits: a layer named
-    "output_dropout", then the output layer (`output_projection`), then `float32_logits`. The
+    `model` maps `{"english", "spanish"}` to (batch, tgt_len, vocab) logits and holds its layers
+    in `model.parts` (as every builder of `models.registry` does): `parts.output_dropout`, then
+    `parts.output` (the output layer), then `float32_logits`. The
     returned model shares every layer (and so every weight) with it, takes a third input
     `"loss_mask"` (batch, tgt_len) int64, 1 where the next token is real, and returns
     (tokens, vocab) logits, one row per real target token.
     Train it with `TokenCrossEntropy` / `TokenAccuracy`; save and decode with `model`.
     """
-    output_layer = output_projection(model)
-    hidden = keras.Model(model.input, model.get_layer("output_dropout").output,
+    parts = model.parts
+    hidden = keras.Model(model.input, parts.output_dropout.output,
                          name=f"{model.name}_body")
     source = keras.Input(shape=(None,), dtype="int64", name="english")
     target = keras.Input(shape=(None,), dtype="int64", name="spanish")
     loss_mask = keras.Input(shape=(None,), dtype="int64", name="loss_mask")
     # (batch, tgt_len, dim) -> (tokens, dim) -> (tokens, vocab) float32 logits.
     y = hidden({"english": source, "spanish": target})
-    logits = float32_logits(output_layer(SelectTokens(name="select_tokens")(y, loss_mask)))
+    logits = float32_logits(parts.output(SelectTokens(name="select_tokens")(y, loss_mask)))
     return keras.Model({"english": source, "spanish": target, "loss_mask": loss_mask}, logits,
                        name=f"{model.name}_training")

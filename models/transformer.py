@@ -1,66 +1,130 @@
-"""The Transformer translator: builder and its incremental-decoding functions."""
+"""The Transformer translator: its builder, its parts and its incremental-decoding steps.
+
+Example:
+>>> model = build_transformer(source_vocab_size=50, target_vocab_size=60, sequence_length=6,
+...                           embed_dim=8, dense_dim=16, num_heads=2)
+>>> english = np.ones((2, 6), dtype="int64")
+>>> spanish = np.ones((2, 6), dtype="int64")
+>>> model({"english": english, "spanish": spanish}).shape
+TensorShape([2, 6, 60])
+>>> len(model.parts.encoders), type(model.parts.decoders[0]).__name__
+(1, 'TransformerDecoder')
+"""
+
+import dataclasses
 
 import keras
+import numpy as np  # noqa: F401  (used by the examples)
 from keras import ops
 
 from models.positional_embedding import PositionalEmbedding
-from models.token_selection import float32_logits, output_projection
+from models.token_selection import float32_logits
 from models.transformer_decoder import TransformerDecoder
 from models.transformer_encoder import TransformerEncoder
 
 
-def build_transformer(config, source_vocab_size=None, target_vocab_size=None):
+@dataclasses.dataclass
+class TransformerParts:
+    """The layers of a Transformer translator, held by the model as `model.parts`.
+
+    `output_layer` is the Dense output layer, or None when the output layer is the target
+    embedding used in reverse (tied embeddings). `encoder_norm` / `decoder_norm` are the final
+    LayerNorms of pre-LN stacks (None for the book's post-LN blocks).
+    """
+
+    source_embedding: PositionalEmbedding
+    target_embedding: PositionalEmbedding
+    encoders: list
+    decoders: list
+    output_dropout: keras.layers.Dropout
+    output_layer: keras.layers.Dense = None
+    encoder_norm: keras.layers.LayerNormalization = None
+    decoder_norm: keras.layers.LayerNormalization = None
+
+    def output(self, vectors):
+        """Last hidden vectors (..., embed_dim) -> logits (..., target vocabulary)."""
+        if self.output_layer is None:
+            return self.target_embedding(vectors, reverse=True)
+        return self.output_layer(vectors)
+
+    def groups(self):
+        """The layers by part, for parameter counts: embeddings, encoder, decoder, output."""
+        optional = lambda *layers: [layer for layer in layers if layer is not None]  # noqa: E731
+        return {"embeddings": [self.source_embedding, self.target_embedding],
+                "encoder": list(self.encoders) + optional(self.encoder_norm),
+                "decoder": list(self.decoders) + optional(self.decoder_norm),
+                "output": optional(self.output_layer)}
+
+
+def build_transformer(source_vocab_size, target_vocab_size, sequence_length, embed_dim=256,
+                      dense_dim=2048, num_heads=8, num_layers=1, dropout=0.5, block_dropout=0.0,
+                      norm_first=False, tie_embeddings=False, positional=True):
     """Encoder-decoder Transformer (the book's, with `num_layers` blocks each) returning logits.
 
-    Inputs `{"english": (batch, src_len), "spanish": (batch, tgt_len)}` int ids, output
-    (batch, tgt_len, target_vocab) float32 logits for the next Spanish token.
+    Args:
+        source_vocab_size, target_vocab_size: int. English and Spanish vocabulary sizes.
+        sequence_length: int. Positions the position embeddings learn (source and target).
+        embed_dim: int. Token vector width.
+        dense_dim: int. Feed-forward inner width.
+        num_heads: int. Attention heads; `embed_dim` must be divisible by it.
+        num_layers: int. Encoder blocks, and as many decoder blocks.
+        dropout: float. Dropout before the output layer (the book's 0.5).
+        block_dropout: float. Dropout on the embeddings and inside the blocks.
+        norm_first: bool. Pre-LN blocks and a final LayerNorm after each stack (book: post-LN).
+        tie_embeddings: bool. The output layer is the target embedding, transposed.
+        positional: bool. Learned position embeddings (False: a bag of words, for lessons).
 
-    `config.norm_first` builds pre-LN blocks and a final LayerNorm after each stack
-    ("encoder_norm", "decoder_norm"); `config.tie_embeddings` makes the target embedding the
-    output layer too (its transpose), instead of a separate Dense layer named "output".
+    Returns:
+        A `keras.Model` with inputs `{"english": (batch, src_len), "spanish": (batch, tgt_len)}`
+        int ids and output (batch, tgt_len, target_vocab_size) float32 logits for the next
+        Spanish token; its layers are in `model.parts` (`TransformerParts`).
     """
-    source_vocab_size = source_vocab_size or config.vocab_size
-    target_vocab_size = target_vocab_size or config.vocab_size
     source = keras.Input(shape=(None,), dtype="int64", name="english")
     target = keras.Input(shape=(None,), dtype="int64", name="spanish")
     source_mask = PositionalEmbedding.padding_mask(source)
     target_mask = PositionalEmbedding.padding_mask(target)
+    # The layer names are those of saved runs' weights: keep them.
+    parts = TransformerParts(
+        source_embedding=PositionalEmbedding(sequence_length, source_vocab_size, embed_dim,
+                                             use_position=positional, name="source_embedding"),
+        target_embedding=PositionalEmbedding(sequence_length, target_vocab_size, embed_dim,
+                                             use_position=positional, tied_output=tie_embeddings,
+                                             name="target_embedding"),
+        encoders=[TransformerEncoder(embed_dim, dense_dim, num_heads, dropout=block_dropout,
+                                     norm_first=norm_first, name=f"encoder_{i}")
+                  for i in range(num_layers)],
+        decoders=[TransformerDecoder(embed_dim, dense_dim, num_heads, dropout=block_dropout,
+                                     norm_first=norm_first, name=f"decoder_{i}")
+                  for i in range(num_layers)],
+        output_dropout=keras.layers.Dropout(dropout, name="output_dropout"),
+        output_layer=None if tie_embeddings else keras.layers.Dense(target_vocab_size,
+                                                                    name="output"),
+        encoder_norm=keras.layers.LayerNormalization(name="encoder_norm") if norm_first else None,
+        decoder_norm=keras.layers.LayerNormalization(name="decoder_norm") if norm_first else None,
+    )
 
     # Encoder.  (batch, src_len, embed_dim)
-    x = PositionalEmbedding(config.sequence_length, source_vocab_size, config.embed_dim,
-                            use_position=config.positional, name="source_embedding")(source)
-    x = keras.layers.Dropout(config.block_dropout, name="source_dropout")(x)
-    for i in range(config.num_layers):
-        x = TransformerEncoder(config.embed_dim, config.dense_dim, config.num_heads,
-                               dropout=config.block_dropout, norm_first=config.norm_first,
-                               name=f"encoder_{i}")(x, padding_mask=source_mask)
-    if config.norm_first:
-        x = keras.layers.LayerNormalization(name="encoder_norm")(x)
-    encoder_outputs = x
+    x = parts.source_embedding(source)
+    x = keras.layers.Dropout(block_dropout, name="source_dropout")(x)
+    for encoder in parts.encoders:
+        x = encoder(x, padding_mask=source_mask)
+    encoder_outputs = parts.encoder_norm(x) if norm_first else x
 
     # Decoder.  (batch, tgt_len, embed_dim)
-    target_embedding = PositionalEmbedding(
-        config.sequence_length, target_vocab_size, config.embed_dim, use_position=config.positional,
-        tied_output=config.tie_embeddings, name="target_embedding")
-    y = target_embedding(target)
-    y = keras.layers.Dropout(config.block_dropout, name="target_dropout")(y)
-    for i in range(config.num_layers):
-        y = TransformerDecoder(config.embed_dim, config.dense_dim, config.num_heads,
-                               dropout=config.block_dropout, norm_first=config.norm_first,
-                               name=f"decoder_{i}")(
-                                   y, encoder_outputs, decoder_padding_mask=target_mask,
-                                   encoder_padding_mask=source_mask)
-    if config.norm_first:
-        y = keras.layers.LayerNormalization(name="decoder_norm")(y)
-    y = keras.layers.Dropout(config.dropout, name="output_dropout")(y)
+    y = parts.target_embedding(target)
+    y = keras.layers.Dropout(block_dropout, name="target_dropout")(y)
+    for decoder in parts.decoders:
+        y = decoder(y, encoder_outputs, decoder_padding_mask=target_mask,
+                    encoder_padding_mask=source_mask)
+    if norm_first:
+        y = parts.decoder_norm(y)
+    y = parts.output_dropout(y)
     # (batch, tgt_len, target_vocab) logits: the output matmul in the compute precision,
     # the logits cast to float32 (for the softmax and the loss).
-    if config.tie_embeddings:
-        logits = target_embedding(y, reverse=True)
-    else:
-        logits = keras.layers.Dense(target_vocab_size, name="output")(y)
-    logits = float32_logits(logits)
-    return keras.Model({"english": source, "spanish": target}, logits, name="transformer")
+    logits = float32_logits(parts.output(y))
+    model = keras.Model({"english": source, "spanish": target}, logits, name="transformer")
+    model.parts = parts
+    return model
 
 
 class TransformerSteps:
@@ -69,27 +133,23 @@ class TransformerSteps:
     The cache holds, per decoder block, the self-attention keys/values of the tokens decoded so
     far (written at `index`) and the cross-attention keys/values of the encoder output
     (computed once). Only the new token goes through the decoder at each step.
+
+    Args:
+        model: a model from `build_transformer` (its `parts` are used).
     """
 
     def __init__(self, model):
         self.model = model
-        self.num_layers = sum(1 for layer in model.layers if isinstance(layer, TransformerDecoder))
-        self.source_embedding = model.get_layer("source_embedding")
-        self.target_embedding = model.get_layer("target_embedding")
-        self.encoders = [model.get_layer(f"encoder_{i}") for i in range(self.num_layers)]
-        self.decoders = [model.get_layer(f"decoder_{i}") for i in range(self.num_layers)]
-        # Final LayerNorms of pre-LN stacks (identity for the book's post-LN blocks).
-        names = {layer.name for layer in model.layers}
-        identity = lambda x: x  # noqa: E731
-        self.encoder_norm = model.get_layer("encoder_norm") if "encoder_norm" in names else identity
-        self.decoder_norm = model.get_layer("decoder_norm") if "decoder_norm" in names else identity
-        self.output_layer = output_projection(model)
+        self.parts = model.parts
+        identity = lambda x: x  # noqa: E731  (post-LN stacks have no final LayerNorm)
+        self.encoder_norm = self.parts.encoder_norm or identity
+        self.decoder_norm = self.parts.decoder_norm or identity
 
     def encode(self, source):
         """(batch, src_len) ids -> {"encoder_outputs", "source_mask"}."""
         source_mask = PositionalEmbedding.padding_mask(source)
-        x = self.source_embedding(source)
-        for encoder in self.encoders:
+        x = self.parts.source_embedding(source)
+        for encoder in self.parts.encoders:
             x = encoder(x, padding_mask=source_mask)
         return {"encoder_outputs": self.encoder_norm(x), "source_mask": source_mask}
 
@@ -97,7 +157,7 @@ class TransformerSteps:
         """Empty self-attention caches of `max_length` slots and the cross-attention keys/values."""
         batch = ops.shape(state["encoder_outputs"])[0]
         cache = {"source_mask": state["source_mask"]}
-        for i, decoder in enumerate(self.decoders):
+        for i, decoder in enumerate(self.parts.decoders):
             heads = decoder.num_heads
             key_dim = decoder.embed_dim // heads
             cache[f"self_{i}"] = ops.zeros((batch, 2, max_length, heads, key_dim),
@@ -109,22 +169,22 @@ class TransformerSteps:
         """Logits (batch, vocab) for the token after position `index` of `tokens`."""
         # (batch, 1): the token at `index`, embedded at its position.
         token = ops.slice(tokens, [0, index], [ops.shape(tokens)[0], 1])
-        x = self.target_embedding(token, start_index=index)
+        x = self.parts.target_embedding(token, start_index=index)
         cache = dict(cache)
-        for i, decoder in enumerate(self.decoders):
+        for i, decoder in enumerate(self.parts.decoders):
             x, cache[f"self_{i}"] = decoder(
                 x, encoder_padding_mask=cache["source_mask"],
                 self_attention_cache=cache[f"self_{i}"], cross_attention_cache=cache[f"cross_{i}"],
                 cache_index=index)
-        return ops.cast(self.output_layer(self.decoder_norm(x))[:, 0, :], "float32"), cache
+        return ops.cast(self.parts.output(self.decoder_norm(x))[:, 0, :], "float32"), cache
 
     def attention(self, source, target_inputs):
         """Cross-attention weights of the last decoder block, (batch, heads, tgt_len, src_len)."""
         state = self.encode(source)
         target_mask = PositionalEmbedding.padding_mask(target_inputs)
-        y = self.target_embedding(target_inputs)
+        y = self.parts.target_embedding(target_inputs)
         scores = None
-        for decoder in self.decoders:
+        for decoder in self.parts.decoders:
             y, scores = decoder(y, state["encoder_outputs"], decoder_padding_mask=target_mask,
                                 encoder_padding_mask=state["source_mask"],
                                 return_attention_scores=True)

@@ -8,7 +8,16 @@ from models.transformer_encoder import check_block_arguments, residual
 
 
 def causal_mask(query_length, key_length, query_start=0):
-    """(1, query_length, key_length) bool: query i (at position query_start + i) sees keys <= it."""
+    """(1, query_length, key_length) bool: query i (at position query_start + i) sees keys <= it.
+
+    Example:
+    >>> ops.convert_to_numpy(causal_mask(3, 3))[0]
+    array([[ True, False, False],
+           [ True,  True, False],
+           [ True,  True,  True]])
+    >>> ops.convert_to_numpy(causal_mask(1, 3, query_start=1))[0]  # one token, at position 1
+    array([[ True,  True, False]])
+    """
     rows = ops.arange(query_length)[:, None] + ops.cast(query_start, "int32")
     columns = ops.arange(key_length)[None, :]
     return ops.expand_dims(columns <= rows, 0)
@@ -51,10 +60,25 @@ class TransformerDecoder(keras.layers.Layer):
         with `return_attention_scores`, the scores are appended.
 
     Example:
+    >>> import numpy as np
     >>> layer = TransformerDecoder(embed_dim=8, dense_dim=16, num_heads=2)
-    >>> x, enc = np.zeros((2, 4, 8), "float32"), np.zeros((2, 5, 8), "float32")
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2, 4, 8)).astype("float32")    # (batch, tgt_len, embed_dim)
+    >>> enc = rng.normal(size=(2, 5, 8)).astype("float32")  # (batch, src_len, embed_dim)
     >>> tuple(layer(x, enc).shape)
     (2, 4, 8)
+
+    Decoding one token at a time with both caches gives the full pass's outputs:
+
+    >>> self_cache = np.zeros((2, 2, 4, 2, 4), "float32")  # (batch, 2, max_len, heads, key_dim)
+    >>> cross_cache = layer.compute_cross_attention_cache(enc)
+    >>> steps = []
+    >>> for t in range(4):
+    ...     step, self_cache = layer(x[:, t : t + 1], self_attention_cache=self_cache,
+    ...                              cross_attention_cache=cross_cache, cache_index=t)
+    ...     steps.append(step)
+    >>> bool(np.allclose(np.concatenate(steps, axis=1), layer(x, enc), atol=1e-5))
+    True
     """
 
     def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False, **kwargs):

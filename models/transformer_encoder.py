@@ -52,8 +52,11 @@ class TransformerEncoder(keras.layers.Layer):
             never attended to, so they cannot change the outputs at real positions.
 
     Example:
+    >>> import numpy as np
     >>> layer = TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2)
-    >>> tuple(layer(np.zeros((2, 4, 8), "float32")).shape)
+    >>> x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype("float32")
+    >>> padding_mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    >>> tuple(layer(x, padding_mask=padding_mask).shape)
     (2, 4, 8)
     """
 

@@ -1,15 +1,17 @@
-"""`nmt`: train, translate, evaluate and inspect English->Spanish translators.
+"""`nmt`: train, translate, evaluate, compare and export English->Spanish translators.
 
-    nmt data [--corpus PATH]
-    nmt train --model transformer --preset small --out runs/small
-    nmt translate --run runs/small "I love AI." "Where is the station?"
-    nmt evaluate --run runs/small --decode beam --num-beams 4
-    nmt compare --runs runs/small-rnn runs/small --out reports/compare
-    nmt compare --train --preset small --budget-minutes 20 --out reports/compare
-    nmt export --run runs/small --out exported/small
+examples:
+  nmt data                                            # find the corpus, verify it, print counts
+  nmt train --model transformer --preset small --out runs/small
+  nmt train --preset cpu-best --print-config          # the resolved settings, without training
+  nmt translate --run runs/small "I love AI." "Where is the station?"
+  nmt evaluate --run runs/small --decode beam --num-beams 4
+  nmt compare --runs runs/small-rnn runs/small --out reports/compare
+  nmt compare --train --preset small --budget-minutes 20 --out reports/compare
+  nmt export --run runs/small --out exported/small
 
-This module only parses arguments and calls into `models/` and `data/`. Argument and data
-errors are one line on stderr and exit code 2.
+Errors in arguments, the corpus or a run folder are one line on stderr and exit code 2; anything
+else is a bug (exit code 1; NMT_DEBUG=1 shows the traceback).
 """
 
 import argparse
@@ -17,15 +19,29 @@ import json
 import os
 import sys
 
-from nmt.config import (BATCHING_CHOICES, EARLY_STOPPING_METRIC_CHOICES, LR_SCHEDULE_CHOICES,
-                           MODEL_CHOICES, OPTIMIZER_CHOICES, PRECISION_CHOICES, PRESET_CHOICES,
-                           STRATEGY_CHOICES, TOKENIZER_CHOICES)
+from data.errors import NmtError
+from data.corpus import SPLIT_MODES
+from models.decoding import STRATEGIES
+from nmt.compare import MODEL_ORDER
+from nmt.config import PRESET_CHOICES, add_config_arguments, config_from_arguments
 
 EXIT_USAGE = 2
+EXIT_BUG = 1
 
 
-class CommandError(Exception):
-    """An error to print as one line (exit 2)."""
+class CommandError(NmtError):
+    """An error in the command's arguments, printed as one line (exit 2)."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows "(default: X)" after a flag's help when it has a default and does not say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, argparse.SUPPRESS) \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _quiet_tensorflow():
@@ -40,8 +56,8 @@ def _add_corpus_arguments(parser):
 
 
 def _add_decoding_arguments(parser):
-    parser.add_argument("--decode", choices=("greedy", "sample", "beam"), default="greedy",
-                        help="decoding strategy (default greedy)")
+    parser.add_argument("--decode", choices=STRATEGIES, default="greedy",
+                        help="decoding strategy")
     parser.add_argument("--num-beams", type=int, default=4, help="beams for --decode beam")
     parser.add_argument("--alpha", type=float, default=0.6,
                         help="GNMT length penalty for --decode beam (0 = none)")
@@ -49,7 +65,7 @@ def _add_decoding_arguments(parser):
     parser.add_argument("--top-k", type=int, default=0, help="for --decode sample (0 = all)")
     parser.add_argument("--top-p", type=float, default=1.0,
                         help="for --decode sample: nucleus probability mass (1 = all)")
-    parser.add_argument("--seed", type=int, default=0, help="for --decode sample")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for --decode sample")
     parser.add_argument("--batch-size", type=int, default=256, help="sentences decoded at once")
 
 
@@ -74,68 +90,37 @@ def _decoding_options(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="locate or download the corpus, verify it, print counts")
-    _add_corpus_arguments(data)
-    data.add_argument("--split", choices=("source", "book"), default="source")
-    data.add_argument("--seed", type=int, default=1337)
+    def command(name, help):
+        return commands.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
 
-    train = commands.add_parser("train", help="train a translator into a run folder")
-    train.add_argument("--model", choices=MODEL_CHOICES, default="transformer")
-    train.add_argument("--preset", choices=PRESET_CHOICES, default="small")
+    data = command("data", "locate or download the corpus, verify it, print counts")
+    _add_corpus_arguments(data)
+    data.add_argument("--split", choices=SPLIT_MODES, default="source", help="how to split")
+    data.add_argument("--seed", type=int, default=1337, help="seed of the split")
+
+    train = command("train", "train a translator into a run folder (an interrupted run resumes)")
+    train.add_argument("--preset", choices=PRESET_CHOICES, default="small",
+                       help="starting values: tiny (tests), small (the CPU default and the demo), "
+                       "book-small (the book's recipe at small sizes, for the lessons), book (the "
+                       "book's sizes and setup), cpu-best (the best recipe for 2 CPU cores in 2 "
+                       "hours); every flag below overrides the preset's value")
     train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
     train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
-    _add_corpus_arguments(train)
-    for name, kind in (("epochs", int), ("batch-size", int), ("max-tokens", int),
-                       ("steps-per-epoch", int),
-                       ("max-pairs", int), ("vocab-size", int), ("sequence-length", int),
-                       ("embed-dim", int), ("dense-dim", int), ("num-heads", int),
-                       ("num-layers", int), ("rnn-units", int), ("dropout", float),
-                       ("learning-rate", float), ("seed", int), ("budget-minutes", float),
-                       ("warmup-steps", int), ("weight-decay", float), ("label-smoothing", float),
-                       ("early-stopping", int), ("block-dropout", float), ("average-last", int),
-                       ("val-bleu-sources", int)):
-        train.add_argument(f"--{name}", type=kind, help="override the preset's value")
-    train.add_argument("--split", choices=("source", "book"))
-    train.add_argument("--tokenizer", choices=TOKENIZER_CHOICES,
-                       help="word: the book's lowercase words; wordpiece: subwords that keep "
-                       "case and punctuation")
-    train.add_argument("--batching", choices=BATCHING_CHOICES,
-                       help="bucket: batches of similar lengths; trim: random batches padded "
-                       "to their longest sentence; fixed: padded to the full length (the book)")
-    train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES)
-    train.add_argument("--lr-schedule", choices=LR_SCHEDULE_CHOICES,
-                       help="constant (the book), warmup + 1/sqrt(step), or warmup + cosine to 0")
-    train.add_argument("--early-stopping-metric", choices=EARLY_STOPPING_METRIC_CHOICES,
-                       help="what --early-stopping watches (bleu needs --val-bleu-sources N)")
-    train.add_argument("--shared-vocab", action=argparse.BooleanOptionalAction,
-                       help="wordpiece: one vocabulary learned from both languages")
-    train.add_argument("--norm-first", action=argparse.BooleanOptionalAction,
-                       help="Transformer: pre-layer-norm blocks (book: post-LN)")
-    train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
-                       help="Transformer: output layer = transposed target embedding")
-    train.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
-                       help="XLA-compile the optimizer update alone (default: on)")
-    train.add_argument("--select-tokens", action=argparse.BooleanOptionalAction,
-                       help="compute the output layer on real target tokens only (default: on)")
-    train.add_argument("--strategy", choices=STRATEGY_CHOICES,
-                       help="tf.distribute strategy: mirrored = all local GPUs/devices, "
-                       "multiworker = machines in TF_CONFIG")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the resolved config as JSON and exit without training")
     train.add_argument("--cpu-devices", type=int,
-                       help="split the CPU into N logical devices (try --strategy mirrored "
+                       help="split the CPU into N logical devices (to try --strategy mirrored "
                        "without GPUs)")
-    train.add_argument("--precision", choices=PRECISION_CHOICES,
-                       help="auto (default): mixed_bfloat16 where the hardware has bfloat16")
-    train.add_argument("--jit-compile", choices=("auto", "on", "off"),
-                       help="XLA for the training step (auto: on with a GPU, off on CPU)")
-    train.add_argument("--no-positional", action="store_true",
-                       help="Transformer without position embeddings")
     train.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+    add_config_arguments(train)
 
-    translate = commands.add_parser("translate", help="translate sentences with a trained run")
-    translate.add_argument("--run", required=True)
+    translate = command("translate", "translate sentences with a trained run")
+    translate.add_argument("--run", required=True, help="run folder")
     translate.add_argument("sentences", nargs="*", help="sentences (default: --input or stdin)")
     translate.add_argument("--input", help="file with one English sentence per line ('-' = stdin)")
     _add_decoding_arguments(translate)
@@ -143,22 +128,23 @@ def build_parser():
                            help="save one cross-attention heatmap PNG per sentence in DIR")
     translate.add_argument("--head", type=int, help="plot this attention head (default: mean)")
 
-    evaluate = commands.add_parser("evaluate", help="accuracy, BLEU and chrF on the test split")
-    evaluate.add_argument("--run", required=True)
+    evaluate = command("evaluate", "accuracy, BLEU and chrF on the test split")
+    evaluate.add_argument("--run", required=True, help="run folder")
     _add_corpus_arguments(evaluate)
     _add_decoding_arguments(evaluate)
     evaluate.add_argument("--limit", type=int, default=0, help="score only the first N sources")
     evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
     evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
 
-    compare = commands.add_parser(
-        "compare", help="compare trained runs (or train gru, rnn, transformer first) in a report")
+    compare = command("compare", "compare trained runs (or train gru, rnn, transformer first) "
+                      "in a report")
     compare.add_argument("--runs", nargs="+", help="run folders to compare")
     compare.add_argument("--train", action="store_true",
                          help="train the models first (same preset, data and budget) into OUT/runs")
-    compare.add_argument("--models", default="gru,rnn,transformer",
-                         help="with --train: comma-separated models (default gru,rnn,transformer)")
-    compare.add_argument("--preset", choices=PRESET_CHOICES, default="small")
+    compare.add_argument("--models", default=",".join(MODEL_ORDER),
+                         help="with --train: comma-separated models")
+    compare.add_argument("--preset", choices=PRESET_CHOICES, default="small",
+                         help="with --train: the preset of every model")
     compare.add_argument("--budget-minutes", type=float,
                          help="with --train: training-time budget for each model (validation excluded)")
     compare.add_argument("--epochs", type=int, help="with --train: epochs for each model")
@@ -167,14 +153,16 @@ def build_parser():
     compare.add_argument("--out", required=True, help="report folder")
     compare.add_argument("--corpus", help="corpus file (default: $SPA_ENG_PATH, cache, download)")
     compare.add_argument("--limit", type=int, default=0, help="score only the first N test sources")
-    compare.add_argument("--num-beams", type=int, default=4)
+    compare.add_argument("--num-beams", type=int, default=4, help="beams for the beam-search scores")
 
-    export = commands.add_parser("export", help="write a TensorFlow SavedModel: strings -> strings")
-    export.add_argument("--run", required=True)
+    export = command("export", "write a TensorFlow SavedModel: strings -> strings")
+    export.add_argument("--run", required=True, help="run folder")
     export.add_argument("--out", required=True, help="SavedModel folder to write")
-    export.add_argument("--decode", choices=("greedy", "beam"), default="greedy")
-    export.add_argument("--num-beams", type=int, default=4)
-    export.add_argument("--alpha", type=float, default=0.6)
+    export.add_argument("--decode", choices=("greedy", "beam"), default="greedy",
+                        help="decoding strategy inside the SavedModel")
+    export.add_argument("--num-beams", type=int, default=4, help="beams for --decode beam")
+    export.add_argument("--alpha", type=float, default=0.6,
+                        help="GNMT length penalty for --decode beam (0 = none)")
     return parser
 
 
@@ -195,31 +183,22 @@ def cmd_data(args):
 
 def train_config(args):
     """The resolved `Config` of parsed `nmt train` arguments (the preset, then the flags given)."""
-    from nmt.config import resolve_config
-
-    overrides = {key: getattr(args, key) for key in (
-        "epochs", "batch_size", "max_tokens", "steps_per_epoch", "max_pairs", "vocab_size",
-        "sequence_length",
-        "embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "dropout",
-        "learning_rate", "seed", "split", "batching", "optimizer", "strategy", "corpus",
-        "precision", "jit_compile", "budget_minutes", "fused_optimizer", "select_tokens",
-        "lr_schedule", "warmup_steps", "weight_decay", "label_smoothing", "early_stopping",
-        "tokenizer", "block_dropout", "average_last", "norm_first", "tie_embeddings",
-        "shared_vocab", "early_stopping_metric", "val_bleu_sources")}
-    if args.no_positional:
-        overrides["positional"] = False
-    if args.skip_bad_lines:
-        overrides["skip_bad_lines"] = True
-    return resolve_config(args.model, args.preset, **overrides)
+    return config_from_arguments(args, args.preset)
 
 
 def cmd_train(args):
-    from nmt.training import train, use_logical_cpus
+    config = train_config(args)
+    if args.print_config:
+        print(config.to_json())
+        return
+    from nmt.hardware import use_logical_cpus
+    from nmt.training import train
 
-    if args.cpu_devices:
+    if args.cpu_devices is not None:
+        if args.cpu_devices < 1:
+            raise CommandError(f"--cpu-devices {args.cpu_devices} must be >= 1")
         print("logical CPU devices:", ", ".join(use_logical_cpus(args.cpu_devices)))
-    train(train_config(args), args.out, overwrite=args.overwrite,
-          verbose=2 if args.quiet else 1)
+    train(config, args.out, overwrite=args.overwrite, verbose=2 if args.quiet else 1)
 
 
 def _read_inputs(args):
@@ -267,6 +246,9 @@ def cmd_translate(args):
                 raise CommandError(f"model '{translator.config.model}' has no attention to plot")
             weights, source_tokens, target_tokens = found
             path = os.path.join(args.plot_attention, f"attention_{i + 1:03d}.png")
+            if args.head is not None and not 0 <= args.head < weights.shape[0]:
+                raise CommandError(f"--head {args.head}: this model has heads 0 to "
+                                   f"{weights.shape[0] - 1}")
             plot_attention(weights, source_tokens, target_tokens, path, head=args.head,
                            title=f"{sentence[:60]}")
             print(f"attention plot: {path}", file=sys.stderr)
@@ -314,7 +296,7 @@ def cmd_evaluate(args):
 
 
 def cmd_compare(args):
-    from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
+    from nmt.compare import compare_runs, train_and_compare
 
     if args.train == bool(args.runs):
         raise CommandError("give either --runs RUN [RUN ...] or --train")
@@ -353,13 +335,9 @@ COMMANDS = {"data": cmd_data, "train": cmd_train, "translate": cmd_translate,
 def main(argv=None):
     args = build_parser().parse_args(argv)
     _quiet_tensorflow()
-    from data.corpus import CorpusError
-    from nmt.config import RunError
-
     try:
         COMMANDS[args.command](args)
-    except (CommandError, CorpusError, RunError, FileNotFoundError, ValueError) as error:
-        # ValueError: bad option values (e.g. embed_dim not divisible by num_heads).
+    except NmtError as error:
         if os.environ.get("NMT_DEBUG"):
             raise
         print(f"nmt {args.command}: error: {error}", file=sys.stderr)
@@ -367,6 +345,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"nmt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: say so in one line, or show it with NMT_DEBUG=1
+        if os.environ.get("NMT_DEBUG"):
+            raise
+        print(f"nmt {args.command}: internal error: {type(error).__name__}: {error} "
+              "(this is a bug; NMT_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_BUG
     return 0
 
 

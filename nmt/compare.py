@@ -5,9 +5,13 @@ second, learning curves, test masked accuracy / BLEU / chrF with greedy and beam
 by source length, batched translation speed and single-sentence latency, 20 fixed test
 sentences side by side, and cross-attention heatmaps of one sentence.
 
+Use: `compare_runs(["runs/small-rnn", "runs/small-transformer"], "reports/cmp")` on trained
+runs, or `train_and_compare(["gru", "rnn", "transformer"], "small", 20, "reports/cmp")` to train
+them first (20 minutes each).
+
 Example:
->>> report = compare_runs(["runs/small-rnn", "runs/small-transformer"], "reports/cmp")  # doctest: +SKIP
->>> train_and_compare(["gru", "rnn", "transformer"], "small", 20, "reports/cmp")  # doctest: +SKIP
+>>> pick_sentences(["a b c", "a", "a b", "a b c d"], count=2)
+['a', 'a b c d']
 """
 
 import csv
@@ -19,41 +23,24 @@ import time
 import numpy as np
 
 from data.corpus import group_references
-from data.vectorize import normalize_like_book
-from nmt.config import RunError, resolve_config
-from nmt.evaluation import LENGTH_BUCKETS, bucket_name, evaluate_translator
-from nmt.training import read_state, prepare_splits, train
+from models.registry import MODELS, parameter_parts
+from nmt.config import resolve_config
+from nmt.evaluation import evaluate_translator
+from nmt.plotting import plot_attention
+from nmt.runs import HISTORY_FILE, RunError, read_state
+from nmt.scoring import LENGTH_BUCKETS, bucket_name
+from nmt.training import prepare_splits, train
 from nmt.translator import Translator
 
 # Config fields that must agree for runs to be compared on the same test set (runs trained by
 # this version also record a fingerprint of their exact split, which is checked first).
 SPLIT_FIELDS = ("split", "seed", "val_fraction", "test_fraction", "max_pairs")
+# The report's default order: the book's GRU, then attention, then the Transformer.
 MODEL_ORDER = ("gru", "rnn", "transformer")
-LABELS = {"gru": "GRU (book, no attention)", "rnn": "GRU + Luong attention",
-          "transformer": "Transformer"}
-
-
-def parameter_parts(model):
-    """Parameters by part: embeddings, encoder, decoder, output (sums to the total)."""
-    parts = {"embeddings": 0, "encoder": 0, "decoder": 0, "output": 0}
-    for layer in model.layers:
-        n = layer.count_params() if layer.built else 0
-        if not n:
-            continue
-        if layer.name.endswith("embedding"):
-            parts["embeddings"] += n
-        elif layer.name.startswith("encoder"):
-            parts["encoder"] += n
-        elif layer.name == "output":
-            parts["output"] += n
-        else:  # decoder blocks / GRU, attention, attentional state
-            parts["decoder"] += n
-    parts["total"] = model.count_params()
-    return parts
 
 
 def read_history(run):
-    path = os.path.join(run, "history.csv")
+    path = os.path.join(run, HISTORY_FILE)
     if not os.path.isfile(path):
         return []
     with open(path) as f:
@@ -137,7 +124,7 @@ def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True):
         results[name] = {
             "run": run,
             "model": translator.config.model,
-            "label": LABELS[translator.config.model],
+            "label": MODELS[translator.config.model].label,
             "preset": translator.config.preset,
             "parameters": parameter_parts(translator.model),
             "epochs": len(history),
@@ -173,8 +160,6 @@ def write_figures(report, translators, showcase, out):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from nmt.plotting import plot_attention
 
     runs = report["runs"]
     figures = {}

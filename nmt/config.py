@@ -1,4 +1,15 @@
-"""Run configuration: one dataclass, presets as instances of it.
+"""Run configuration, declared once: one dataclass whose fields carry their help, group and limits.
+
+Every field is declared with `option(...)`: its default, a help line, its group and the values it
+accepts. From that one declaration come the `nmt train` flags with their help and shown defaults
+(`add_config_arguments`), the validation of every value (`Config.validate`), and what a resume
+compares (`resume_differences`). Presets are partial instances: dictionaries of field values.
+
+The groups say what a value changes:
+- "model", "data", "training": what is learned. A resume must use the same values, except the
+  fields marked `resumable` (`epochs`, `budget_minutes`: train longer).
+- "runtime": how the run executes (where the corpus file is, devices, precision, XLA); a resume
+  may change these.
 
 The resolved config is printed at the start of `nmt train` and saved as `config.json` in the
 run folder, so `translate` / `evaluate` rebuild everything from the folder alone.
@@ -7,186 +18,289 @@ Example:
 >>> config = resolve_config("transformer", "tiny", epochs=2)
 >>> config.embed_dim, config.epochs
 (32, 2)
+>>> resolve_config("transformer", "tiny", dropout=1.5)
+Traceback (most recent call last):
+...
+nmt.config.ConfigError: dropout=1.5 (--dropout) must be in [0, 1)
 """
 
+import argparse
 import dataclasses
 import json
+import math
 
-class RunError(ValueError):
-    """A run folder that is missing, incomplete or inconsistent."""
+from data.corpus import SPLIT_MODES
+from data.errors import NmtError
+from data.pipeline import BATCHING_CHOICES
+from data.tokenizers import TOKENIZER_CHOICES
+from models.optimizers import OPTIMIZERS
+from models.registry import MODEL_CHOICES
+from models.schedules import SCHEDULE_CHOICES
+from nmt.hardware import JIT_COMPILE_CHOICES, PRECISION_CHOICES, STRATEGY_CHOICES
 
 
-MODEL_CHOICES = ("transformer", "rnn", "gru")
-PRESET_CHOICES = ("tiny", "small", "book-small", "book", "cpu-best")
-STRATEGY_CHOICES = ("default", "mirrored", "multiworker")
-PRECISION_CHOICES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-TOKENIZER_CHOICES = ("word", "wordpiece")
-BATCHING_CHOICES = ("trim", "bucket", "fixed")
-OPTIMIZER_CHOICES = ("adam", "adamw", "rmsprop")
-LR_SCHEDULE_CHOICES = ("constant", "inverse_sqrt", "cosine")
+class ConfigError(NmtError):
+    """A setting with a value that is not accepted (the message names the field and flag)."""
+
+
+GROUPS = {
+    "model": "what is built (a resume must use the same values)",
+    "data": "corpus split and vectorization (a resume must use the same values)",
+    "training": "how it learns (a resume must use the same values, except --epochs and "
+                "--budget-minutes, which may grow)",
+    "runtime": "how the run executes, not what it learns (a resume may change these)",
+}
 EARLY_STOPPING_METRIC_CHOICES = ("loss", "bleu")
+
+
+def option(default, help, group, choices=None, minimum=None, above=None, below=None,
+           resumable=False, metavar=None):
+    """A config field: its default and its declaration (help, group, accepted values).
+
+    Args:
+        default: the value when neither a preset nor a flag sets it.
+        help: str. One line for `-h`.
+        group: one of `GROUPS`.
+        choices: tuple or None. The accepted values.
+        minimum: number or None. Lowest accepted value (inclusive).
+        above: number or None. Values must be greater than this.
+        below: number or None. Values must be lower than this.
+        resumable: bool. A resume may change it (train longer).
+        metavar: str or None. The value's name in `-h` (default: N, X or TEXT by type).
+    """
+    if group not in GROUPS:
+        raise ValueError(f"group={group!r} is not one of {tuple(GROUPS)}")
+    return dataclasses.field(default=default, metadata=dict(
+        help=help, group=group, choices=choices, minimum=minimum, above=above, below=below,
+        resumable=resumable, metavar=metavar))
+
+
+def flag(name):
+    """The command-line flag of field `name`."""
+    return "--" + name.replace("_", "-")
 
 
 @dataclasses.dataclass
 class Config:
     # What to build.
-    model: str = "transformer"  # transformer | rnn (GRU + Luong attention) | gru (book, no attention)
-    preset: str = "small"  # the preset these values started from
-    embed_dim: int = 128  # token vector width (both languages)
-    dense_dim: int = 512  # Transformer feed-forward inner width
-    num_heads: int = 4  # Transformer attention heads (embed_dim must be divisible by it)
-    num_layers: int = 1  # Transformer encoder blocks = decoder blocks
-    norm_first: bool = False  # Transformer: pre-layer-norm blocks (False: post-LN, the book's)
-    tie_embeddings: bool = False  # Transformer: output layer = the target embedding, transposed
-    rnn_units: int = 256  # GRU width (encoder per direction, decoder) for rnn / gru
-    dropout: float = 0.5  # dropout before the output layer (the book's 0.5)
-    block_dropout: float = 0.0  # dropout on embeddings and inside Transformer blocks (0: book)
-    positional: bool = True  # learned position embeddings (Transformer)
+    model: str = option("transformer", "transformer | rnn (GRU + Luong attention) | gru (the "
+                        "book's GRU, no attention)", "model", choices=MODEL_CHOICES)
+    embed_dim: int = option(128, "token vector width (both languages)", "model", minimum=1)
+    dense_dim: int = option(512, "Transformer feed-forward inner width", "model", minimum=1)
+    num_heads: int = option(4, "Transformer attention heads (embed_dim must be divisible by it)",
+                            "model", minimum=1)
+    num_layers: int = option(1, "Transformer encoder blocks (and as many decoder blocks)",
+                             "model", minimum=1)
+    norm_first: bool = option(False, "Transformer: pre-layer-norm blocks (the book's are post-LN)",
+                              "model")
+    tie_embeddings: bool = option(False, "Transformer: the output layer is the target embedding, "
+                                  "transposed", "model")
+    rnn_units: int = option(256, "GRU width (encoder per direction, decoder) for rnn and gru",
+                            "model", minimum=1)
+    dropout: float = option(0.5, "dropout before the output layer (the book's 0.5)", "model",
+                            minimum=0.0, below=1.0)
+    block_dropout: float = option(0.0, "dropout on the embeddings and inside the Transformer "
+                                  "blocks (the book: 0)", "model", minimum=0.0, below=1.0)
+    positional: bool = option(True, "Transformer: learned position embeddings (--no-positional: "
+                              "a bag of words)", "model")
 
     # Data and vectorization.
-    corpus: str = ""  # corpus file; "" = $SPA_ENG_PATH, the Keras cache, or download
-    skip_bad_lines: bool = False  # skip malformed corpus lines (counted) instead of failing
-    split: str = "source"  # source (no English sentence in two splits) | book (random pairs)
-    val_fraction: float = 0.15  # fraction of sources (or pairs with split=book) for validation
-    test_fraction: float = 0.15  # ... and for test
-    max_pairs: int = 0  # use only the first N pairs of the corpus (0 = all); for quick runs
-    # word (the book's: lowercase words, no punctuation) | wordpiece (subwords; keeps case and
-    # punctuation, no out-of-vocabulary words)
-    tokenizer: str = "word"
-    vocab_size: int = 15000  # tokens per language, including padding and reserved tokens
-    shared_vocab: bool = False  # wordpiece: one vocabulary learned from both languages
-    sequence_length: int = 20  # source length and target length (tokens)
+    skip_bad_lines: bool = option(False, "skip malformed corpus lines (counted) instead of "
+                                  "failing", "data")
+    split: str = option("source", "source: no English sentence in two splits | book: random "
+                        "pairs, as the book", "data", choices=SPLIT_MODES)
+    val_fraction: float = option(0.15, "fraction of sources (pairs with --split book) for "
+                                 "validation", "data", above=0.0, below=1.0)
+    test_fraction: float = option(0.15, "fraction of sources (pairs with --split book) for test",
+                                  "data", above=0.0, below=1.0)
+    max_pairs: int = option(0, "use a seeded random sample of N pairs (0 = all); for quick runs",
+                            "data", minimum=0)
+    tokenizer: str = option("word", "word: the book's lowercase words without punctuation | "
+                            "wordpiece: subwords that keep case and punctuation", "data",
+                            choices=TOKENIZER_CHOICES)
+    vocab_size: int = option(15000, "tokens per language, padding and reserved tokens included",
+                             "data", minimum=5)
+    shared_vocab: bool = option(False, "wordpiece: one vocabulary learned from both languages",
+                                "data")
+    sequence_length: int = option(20, "source length and target length, in tokens", "data",
+                                  minimum=1)
 
     # Training.
-    # trim: the book's random batches, each padded to its own longest sentence | bucket: batches
-    # of similar lengths (faster, lower accuracy at equal data here) | fixed: padded to 20 (book)
-    batching: str = "trim"
-    batch_size: int = 64  # sentences per batch (global batch across replicas)
-    max_tokens: int = 0  # bucket batching by a token budget (padded length x sentences); 0 = off
-    epochs: int = 3  # passes over the training split
-    steps_per_epoch: int = 0  # cap batches per epoch (0 = the whole split); for quick runs
-    budget_minutes: float = 0.0  # stop after this much training time (not validation; 0 = none)
-    optimizer: str = "adam"  # adam | adamw | rmsprop (the book)
-    learning_rate: float = 1e-3  # optimizer learning rate (the peak, with a schedule)
-    lr_schedule: str = "constant"  # constant (the book) | inverse_sqrt | cosine (to 0 at the end)
-    warmup_steps: int = 0  # linear warmup steps for inverse_sqrt / cosine
-    weight_decay: float = 0.0  # decoupled weight decay (0 = none; adamw: Keras' default 0.004)
-    label_smoothing: float = 0.0  # mix this much uniform distribution into the targets
-    early_stopping: int = 0  # stop after N epochs with no better val metric; keep the best; 0 = off
-    early_stopping_metric: str = "loss"  # loss (val loss) | bleu (val BLEU; needs val_bleu_sources)
-    val_bleu_sources: int = 0  # after each epoch, greedy BLEU on this many val sources (0 = off)
-    # average the weights of the last N epochs at the end; kept if its val loss is lower (0 = off)
-    average_last: int = 0
-    # auto (mixed_bfloat16 on bf16 hardware: CPUs with AVX512-BF16/AMX, GPUs from Ampere on;
-    # mixed_float16 on older GPUs; else float32) | float32 | mixed_bfloat16 | mixed_float16.
-    # Weights, logits and the loss stay float32. `train` saves the resolved value.
-    precision: str = "auto"
-    jit_compile: str = "auto"  # auto (XLA on GPUs, not on CPUs) | on | off
-    fused_optimizer: bool = True  # XLA-compile the optimizer update alone (same math, fewer passes)
-    select_tokens: bool = True  # training: output layer + softmax on real target tokens only
-    strategy: str = "default"  # default | mirrored (local GPUs / devices) | multiworker (TF_CONFIG)
-    seed: int = 1337  # split, vocabulary order, shuffling and initial weights
+    batching: str = option("trim", "trim: the book's random batches, each padded to its longest "
+                           "sentence | bucket: batches of similar lengths | fixed: padded to "
+                           "the full length (the book)", "training", choices=BATCHING_CHOICES)
+    batch_size: int = option(64, "sentences per batch (the global batch across replicas)",
+                             "training", minimum=1)
+    max_tokens: int = option(0, "bucket batching by a token budget (padded length x sentences); "
+                             "0 = off", "training", minimum=0)
+    epochs: int = option(3, "passes over the training split", "training", minimum=1,
+                         resumable=True)
+    steps_per_epoch: int = option(0, "cap the batches per epoch (0 = the whole split); for quick "
+                                  "runs", "training", minimum=0)
+    budget_minutes: float = option(0.0, "stop after this much training time, validation "
+                                   "excluded (0 = no limit)", "training", minimum=0.0,
+                                   resumable=True)
+    optimizer: str = option("adam", "adam | adamw | rmsprop (the book's)", "training",
+                            choices=tuple(OPTIMIZERS))
+    learning_rate: float = option(1e-3, "the optimizer's learning rate (the peak, with a "
+                                  "schedule)", "training", above=0.0)
+    lr_schedule: str = option("constant", "constant (the book) | inverse_sqrt: warmup + "
+                              "1/sqrt(step) | cosine: warmup + cosine to 0", "training",
+                              choices=SCHEDULE_CHOICES)
+    warmup_steps: int = option(0, "linear warmup steps for inverse_sqrt and cosine", "training",
+                               minimum=0)
+    weight_decay: float = option(0.0, "decoupled weight decay (0 = none)", "training",
+                                 minimum=0.0)
+    label_smoothing: float = option(0.0, "mix this much of the uniform distribution into the "
+                                    "targets", "training", minimum=0.0, below=1.0)
+    early_stopping: int = option(0, "stop after N epochs without a better validation metric and "
+                                 "keep the best weights (0 = off)", "training", minimum=0)
+    early_stopping_metric: str = option("loss", "what --early-stopping watches: loss | bleu "
+                                        "(needs --val-bleu-sources)", "training",
+                                        choices=EARLY_STOPPING_METRIC_CHOICES)
+    val_bleu_sources: int = option(0, "after each epoch, greedy BLEU on N validation sources "
+                                   "(0 = off)", "training", minimum=0)
+    average_last: int = option(0, "average the weights of the last N epochs at the end; kept if "
+                               "its validation loss is lower (0 = off)", "training", minimum=0)
+    seed: int = option(1337, "seed of the split, vocabulary order, shuffling and initial weights",
+                       "training", minimum=0)
+
+    # How the run executes.
+    corpus: str = option("", "corpus file: spa-eng.zip, spa.txt or an English<TAB>Spanish file "
+                         "(empty: $SPA_ENG_PATH, the Keras cache, else download)", "runtime",
+                         metavar="PATH")
+    precision: str = option("auto", "auto: mixed_bfloat16 on bfloat16 hardware (CPUs with "
+                            "AVX512-BF16/AMX, GPUs from Ampere on), mixed_float16 on older GPUs, "
+                            "else float32; weights, logits and loss stay float32", "runtime",
+                            choices=PRECISION_CHOICES)
+    jit_compile: str = option("auto", "XLA for the training step (auto: on with a GPU, off on a "
+                              "CPU)", "runtime", choices=JIT_COMPILE_CHOICES)
+    fused_optimizer: bool = option(True, "XLA-compile the optimizer update alone (same math, "
+                                   "fewer passes)", "runtime")
+    select_tokens: bool = option(True, "training: the output layer and softmax on real target "
+                                 "tokens only (same math, less work)", "runtime")
+    strategy: str = option("default", "tf.distribute: default (one device) | mirrored (local "
+                           "GPUs or devices) | multiworker (machines in TF_CONFIG)", "runtime",
+                           choices=STRATEGY_CHOICES)
+
+    # Bookkeeping: the preset these values started from (chosen with --preset).
+    preset: str = dataclasses.field(default="small", metadata={"group": None})
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, values):
+        """A config from saved values; fields missing there take their defaults."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config fields: {unknown}")
+            raise ConfigError(f"unknown config fields: {unknown}")
         return cls(**values)
 
     def validate(self):
-        if self.model not in MODEL_CHOICES:
-            raise ValueError(f"model={self.model!r} is not one of {MODEL_CHOICES}")
-        if self.tokenizer not in TOKENIZER_CHOICES:
-            raise ValueError(f"tokenizer={self.tokenizer!r} is not one of {TOKENIZER_CHOICES}")
-        if self.split not in ("source", "book"):
-            raise ValueError(f"split={self.split!r} is not 'source' or 'book'")
-        if self.batching not in BATCHING_CHOICES:
-            raise ValueError(f"batching={self.batching!r} is not one of {BATCHING_CHOICES}")
-        if self.optimizer not in OPTIMIZER_CHOICES:
-            raise ValueError(f"optimizer={self.optimizer!r} is not one of {OPTIMIZER_CHOICES}")
-        if self.lr_schedule not in LR_SCHEDULE_CHOICES:
-            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not one of {LR_SCHEDULE_CHOICES}")
-        if self.lr_schedule == "inverse_sqrt" and self.warmup_steps < 1:
-            raise ValueError(f"warmup_steps={self.warmup_steps}: lr_schedule='inverse_sqrt' needs "
-                             "a warmup (the rate is the peak at its end)")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
-        if self.label_smoothing and not self.select_tokens:
-            raise ValueError(f"label_smoothing={self.label_smoothing} needs select_tokens=True")
-        if self.shared_vocab and self.tokenizer != "wordpiece":
-            raise ValueError(f"shared_vocab=True needs tokenizer='wordpiece' "
-                             f"(tokenizer={self.tokenizer!r})")
-        if self.tie_embeddings and self.model != "transformer":
-            raise ValueError(f"tie_embeddings=True is for the Transformer (model={self.model!r})")
-        if self.average_last and self.early_stopping:
-            raise ValueError(f"average_last={self.average_last} and early_stopping="
-                             f"{self.early_stopping}: use one of them (both pick the final "
-                             "weights)")
-        if self.early_stopping_metric not in EARLY_STOPPING_METRIC_CHOICES:
-            raise ValueError(f"early_stopping_metric={self.early_stopping_metric!r} is not one of "
-                             f"{EARLY_STOPPING_METRIC_CHOICES}")
-        if self.early_stopping_metric == "bleu" and self.early_stopping and \
-                not self.val_bleu_sources:
-            raise ValueError("early_stopping_metric='bleu' needs val_bleu_sources > 0 "
-                             f"(val_bleu_sources={self.val_bleu_sources})")
-        if self.average_last == 1:
-            raise ValueError("average_last=1: averaging needs at least 2 epochs (0 = off)")
-        for name in ("dropout", "block_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
-        for name in ("warmup_steps", "early_stopping", "weight_decay", "average_last",
-                     "val_bleu_sources"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
-        if self.strategy not in STRATEGY_CHOICES:
-            raise ValueError(f"strategy={self.strategy!r} is not one of {STRATEGY_CHOICES}")
-        if self.precision not in PRECISION_CHOICES:
-            raise ValueError(f"precision={self.precision!r} is not one of {PRECISION_CHOICES}")
-        if self.jit_compile not in ("auto", "on", "off"):
-            raise ValueError(f"jit_compile={self.jit_compile!r} is not 'auto', 'on' or 'off'")
-        if self.embed_dim % self.num_heads:
-            raise ValueError(
-                f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
-        if self.max_tokens < 0 or (self.max_tokens and self.batching != "bucket"):
-            raise ValueError(f"max_tokens={self.max_tokens} needs batching='bucket' and >= 0")
-        for name in ("embed_dim", "dense_dim", "num_heads", "num_layers", "rnn_units", "vocab_size",
-                     "sequence_length", "batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        """Check every value against its declaration, then the rules between fields."""
+        for field in declared_fields():
+            check_value(field, getattr(self, field.name))
+        self._check_combinations()
         return self
 
+    def _check_combinations(self):
+        def fail(message):
+            raise ConfigError(message)
 
-# Presets: per preset, the shared values and the per-model overrides.
+        if self.lr_schedule == "inverse_sqrt" and self.warmup_steps < 1:
+            fail(f"warmup_steps={self.warmup_steps}: lr_schedule='inverse_sqrt' needs a warmup "
+                 "(the rate is the peak at its end): give --warmup-steps N")
+        if self.label_smoothing and not self.select_tokens:
+            fail(f"label_smoothing={self.label_smoothing} needs select_tokens=True")
+        if self.shared_vocab and self.tokenizer != "wordpiece":
+            fail(f"shared_vocab=True needs tokenizer='wordpiece' (tokenizer={self.tokenizer!r})")
+        if self.tie_embeddings and self.model != "transformer":
+            fail(f"tie_embeddings=True is for the Transformer (model={self.model!r})")
+        if self.average_last and self.early_stopping:
+            fail(f"average_last={self.average_last} and early_stopping={self.early_stopping}: "
+                 "use one of them (both pick the final weights)")
+        if self.early_stopping_metric == "bleu" and self.early_stopping and \
+                not self.val_bleu_sources:
+            fail("early_stopping_metric='bleu' needs val_bleu_sources > 0 "
+                 f"(val_bleu_sources={self.val_bleu_sources})")
+        if self.average_last == 1:
+            fail("average_last=1: averaging needs at least 2 epochs (0 = off)")
+        if self.embed_dim % self.num_heads:
+            fail(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
+        if self.max_tokens and self.batching != "bucket":
+            fail(f"max_tokens={self.max_tokens} needs batching='bucket'")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            fail(f"val_fraction={self.val_fraction} + test_fraction={self.test_fraction} leave "
+                 "no training data: their sum must be below 1")
+
+
+def declared_fields():
+    """The fields of `Config` that carry a declaration (all but the `preset` bookkeeping)."""
+    return [field for field in dataclasses.fields(Config) if field.metadata.get("group")]
+
+
+def check_value(field, value):
+    """Raise `ConfigError` unless `value` is accepted by `field`'s declaration."""
+    meta = field.metadata
+    name = f"{field.name}={value!r} ({flag(field.name)})"
+    kind = field.type
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false")
+        return
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (kind is int and not float(value).is_integer()):
+            raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number")
+    elif not isinstance(value, kind):
+        raise ConfigError(f"{name} must be a {kind.__name__}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ConfigError(f"{name} is not one of {meta['choices']}")
+    low, above, below = meta["minimum"], meta["above"], meta["below"]
+    if (low is not None and value < low) or (above is not None and value <= above) or \
+            (below is not None and value >= below):
+        raise ConfigError(f"{name} must be {describe_range(meta)}")
+
+
+def describe_range(meta):
+    """The accepted range of a declaration in words: ">= 1", "in [0, 1)", "> 0"."""
+    low = meta["minimum"] if meta["minimum"] is not None else meta["above"]
+    opening = "[" if meta["minimum"] is not None else "("
+    if meta["below"] is not None:
+        return f"in {opening}{low:g}, {meta['below']:g})"
+    if low is None:
+        return "any value"
+    return f"{'>=' if meta['minimum'] is not None else '>'} {low:g}"
+
+
+# Presets: per preset, the shared values; then the per-model overrides.
 SMALL_SIZES = dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epochs=3)
-# Both small Transformers: an epoch takes about a third of an RNN epoch here, so they get more
-# of them; float32 was measured faster than bfloat16 for their 128-wide matmuls (the casts cost
-# more than they save; benchmarks/README.md), bfloat16 wins from the book sizes up.
+# Both small Transformers get more epochs than the RNNs (an epoch takes about a third of an RNN
+# epoch) and float32, which was faster than bfloat16 for their 128-wide matmuls
+# (benchmarks/README.md); bfloat16 wins from the book sizes up.
 SMALL_TRANSFORMER = dict(epochs=5, precision="float32")
 PRESETS = {
-    # Seconds: for tests and smoke runs.
-    # float32: tiny matmuls gain nothing from bfloat16, and tests give the same numbers anywhere.
+    # Seconds: for tests and smoke runs; float32 gives the same numbers on any machine.
     "tiny": dict(embed_dim=32, dense_dim=64, num_heads=2, rnn_units=32, vocab_size=2000,
                  batch_size=32, epochs=1, precision="float32"),
     # The CPU default: a useful translator in <= 15 minutes of training on 2 cores.
     "small": SMALL_SIZES,
     # The book's recipe at the small sizes (its words, 20 tokens, dropout 0.5 before the output
-    # layer only, no smoothing or schedule; Adam rather than its RMSprop): what the chapter
-    # scripts teach and the speed benchmarks time (the `small` preset before the recipe).
+    # layer only, no smoothing or schedule; Adam rather than its RMSprop): what the lessons teach
+    # and the speed benchmarks time.
     "book-small": SMALL_SIZES,
-    # The book's exact sizes and training setup.
-    # (The book pads every batch to 20 tokens: --batching fixed; same results, slower.)
+    # The book's sizes and training setup (it pads every batch to 20 tokens: --batching fixed,
+    # the same results, slower).
     "book": dict(embed_dim=256, dense_dim=2048, num_heads=8, rnn_units=1024, optimizer="rmsprop",
                  epochs=30),
     # The best translator this project trains on a 2-core CPU in <= 2 hours (a Transformer):
-    # subwords that keep case and punctuation, NMT practice's recipe (label smoothing, warmup +
-    # 1/sqrt(step) decay, AdamW, dropout, averaging the last epochs). Measured 2026-11-27 on the
-    # 2-core machine: 23 epochs in 106.7 min of training + 8.6 min of validation (116 min for
-    # the whole command), test BLEU 47.81 greedy / 48.99 beam 4 (README.md).
+    # subwords that keep case and punctuation, and NMT practice's recipe (label smoothing,
+    # warmup + 1/sqrt(step) decay, AdamW, dropout, averaging the last epochs). Its measured
+    # time and scores are in README.md; what each element is worth in benchmarks/README.md.
     "cpu-best": dict(
         tokenizer="wordpiece", vocab_size=8000,  # per language; ~8 pieces per sentence here
         sequence_length=24,  # pieces: 99.7% of the Spanish sentences fit (20 fits 99.0%)
@@ -196,11 +310,11 @@ PRESETS = {
         lr_schedule="inverse_sqrt", warmup_steps=1000,
         batch_size=128, epochs=24, budget_minutes=106.0, average_last=5),
 }
+PRESET_CHOICES = tuple(PRESETS)
 MODEL_PRESETS = {
     ("gru", "book"): dict(epochs=15),  # the book trains its GRU for 15 epochs
-    # The demo: the book's recipe, which learns fastest in a short run (the 4-minute ablation in
-    # benchmarks/README.md: 8.8 BLEU ahead of the full recipe), with WordPiece (case and
-    # punctuation, no [UNK]; as good as words on book-normalised BLEU there) and label smoothing.
+    # The demo: the book's recipe, which learns fastest in a short run (benchmarks/README.md's
+    # ablation), with WordPiece (case and punctuation, no [UNK]) and label smoothing.
     ("transformer", "small"): dict(
         SMALL_TRANSFORMER, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
         label_smoothing=0.1, budget_minutes=10.0),
@@ -210,11 +324,100 @@ MODEL_PRESETS = {
 }
 
 
-def resolve_config(model, preset, **overrides):
-    """The preset's values for `model`, then `overrides` (None values are ignored)."""
+def preset_values(model, preset):
+    """The values `preset` sets for `model` (before any flag)."""
     if preset not in PRESETS:
-        raise ValueError(f"preset={preset!r} is not one of {PRESET_CHOICES}")
-    values = dict(model=model, preset=preset, **PRESETS[preset])
-    values.update(MODEL_PRESETS.get((model, preset), {}))
+        raise ConfigError(f"preset={preset!r} (--preset) is not one of {PRESET_CHOICES}")
+    return {**PRESETS[preset], **MODEL_PRESETS.get((model, preset), {})}
+
+
+def resolve_config(model, preset, **overrides):
+    """The preset's values for `model`, then `overrides` (None values are ignored), validated."""
+    values = dict(model=model, preset=preset, **preset_values(model, preset))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Config.from_dict(values).validate()
+
+
+def resume_differences(saved, config):
+    """The fields that differ between a saved run's config and `config` and that a resume must
+    keep: everything in the model, data and training groups except the resumable fields."""
+    return sorted(field.name for field in declared_fields()
+                  if field.metadata["group"] != "runtime" and not field.metadata["resumable"]
+                  and getattr(saved, field.name) != getattr(config, field.name))
+
+
+# The command line.
+
+
+def _shown(value):
+    """A value as `-h` shows it: on / off for booleans, '' for the empty string."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return repr(value) if value == "" else str(value)
+
+
+def _preset_summary(name):
+    """Where the presets differ from the default of field `name`: "tiny 32, book 256, ..."."""
+    default = next(f.default for f in dataclasses.fields(Config) if f.name == name)
+    entries = []
+    for preset in PRESETS:
+        by_model = {model: preset_values(model, preset).get(name, default)
+                    for model in MODEL_CHOICES}
+        values = set(map(repr, by_model.values()))
+        if len(values) == 1:
+            value = next(iter(by_model.values()))
+            if value != default:
+                entries.append(f"{preset} {_shown(value)}")
+        else:
+            entries += [f"{preset}/{model} {_shown(value)}" for model, value in by_model.items()
+                        if value != default]
+    return ", ".join(entries)
+
+
+def add_config_arguments(parser):
+    """Add one flag per declared field of `Config` to `parser`, in argument groups.
+
+    Each flag defaults to None (not given: the preset's value stays); its help line shows the
+    default and where the presets differ from it.
+    """
+    groups = {name: parser.add_argument_group(f"{name} options", description)
+              for name, description in GROUPS.items()}
+    for field in declared_fields():
+        meta = field.metadata
+        presets = _preset_summary(field.name)
+        text = (f"{meta['help']} (default: {_shown(field.default)}"
+                + (f"; presets: {presets}" if presets else "") + ")")
+        text = text.replace("%", "%%")
+        kind = field.type
+        group = groups[meta["group"]]
+        if kind is bool:
+            group.add_argument(flag(field.name), dest=field.name, default=None,
+                               action=argparse.BooleanOptionalAction, help=text)
+        else:
+            group.add_argument(flag(field.name), dest=field.name, default=None,
+                               type=_number(kind) if kind in (int, float) else kind,
+                               choices=meta["choices"], help=text,
+                               metavar=None if meta["choices"] else meta["metavar"] or METAVARS[kind])
+
+
+METAVARS = {int: "N", float: "X", str: "TEXT"}
+
+
+def _number(kind):
+    """An argparse type for int or float flags that names the expected kind on bad input."""
+    def parse(text):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def config_from_arguments(args, preset):
+    """The resolved `Config` for parsed flags (from `add_config_arguments`) over `preset`."""
+    overrides = {field.name: getattr(args, field.name, None) for field in declared_fields()}
+    model = overrides.pop("model") or Config.model
+    return resolve_config(model, preset, **overrides)

@@ -3,22 +3,23 @@
 Vectorization, encoding, cached decoding and detokenization all run inside the graph, so the
 SavedModel serves with plain TensorFlow, in a process that does not import this project:
 
->>> translate = tf.saved_model.load("exported").translate           # doctest: +SKIP
->>> translate(tf.constant(["Where is the station?"]))                # doctest: +SKIP
-<tf.Tensor: shape=(1,), dtype=string, numpy=array([b'dónde está la estación'], dtype=object)>
+    translate = tf.saved_model.load("exported").translate
+    translate(tf.constant(["Where is the station?"]))
+    # <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'dónde está la estación'], ...)>
 """
 
 import keras
 import tensorflow as tf
 
 from models.decoding import decode
+from nmt.runs import RunError
 
 
 def export_saved_model(translator, path, strategy="greedy", num_beams=4, alpha=0.6):
     """Write `translator` to `path` with one endpoint `translate(strings) -> strings`."""
     if translator.config.tokenizer != "word":
-        raise ValueError(f"tokenizer={translator.config.tokenizer!r}: export supports the word "
-                         "tokenizer only (its vectorizer is a Keras layer that runs in the graph)")
+        raise RunError(f"tokenizer={translator.config.tokenizer!r}: export supports the word "
+                       "tokenizer only (its vectorizer is a Keras layer that runs in the graph)")
     steps = translator.steps
     vectorizer = translator.source_tokenizer.layer
     target = translator.target_tokenizer

@@ -3,70 +3,62 @@
 A run folder holds `model.keras`, `english_vocab.txt`, `spanish_vocab.txt` and `config.json`;
 `Translator.load(folder)` needs nothing else.
 
+A run folder is loaded with `Translator.load("runs/small")`. Here, an untrained translator
+built from tiny vocabularies:
+
 Example:
->>> translator = Translator.load("runs/small")            # doctest: +SKIP
->>> translator.translate(["I love AI.", "Where is the station?"])   # doctest: +SKIP
-['me encanta la ia', 'dónde está la estación']
+>>> from nmt.config import resolve_config
+>>> pairs = [("I love AI.", "Me encanta la IA."), ("Go.", "Ve.")]
+>>> config = resolve_config("transformer", "tiny", vocab_size=40, sequence_length=8)
+>>> translator = Translator.create(config, *make_tokenizers(config, pairs))
+>>> outputs = translator.translate(["I love AI.", "", "?"])
+>>> len(outputs), outputs[1:]   # blank input, or punctuation only, gives a blank line
+(3, ['', ''])
 """
 
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data.vectorize import WordTokenizer, add_markers
-from nmt.config import Config, RunError
-from models.decoding import decode
+from data.tokenizers import learn_tokenizers, load_tokenizers
 from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
-from models.rnn import RNNSteps, build_gru, build_rnn_attention
-from models.transformer import TransformerSteps, build_transformer
-
-BUILDERS = {"transformer": build_transformer, "rnn": build_rnn_attention, "gru": build_gru}
-RUN_FILES = ("config.json", "english_vocab.txt", "spanish_vocab.txt", "model.keras")
+from models.decoding import decode
+from models.registry import MODELS
+from nmt.hardware import resolve_precision
+from nmt.runs import (MODEL_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, RunError, check_run_files,
+                      load_config, save_config)
 
 
 def build_model(config, source_vocab_size=None, target_vocab_size=None):
-    """The Keras model for `config.model` (logits for the next Spanish token)."""
-    return BUILDERS[config.model](config, source_vocab_size, target_vocab_size)
+    """The Keras model for `config.model` (logits for the next Spanish token).
+
+    The builder of `models.registry.MODELS[config.model]` gets the config fields named like its
+    arguments; the vocabulary sizes default to `config.vocab_size`.
+    """
+    spec = MODELS[config.model]
+    values = dict(source_vocab_size=source_vocab_size or config.vocab_size,
+                  target_vocab_size=target_vocab_size or config.vocab_size)
+    values.update({name: getattr(config, name) for name in spec.build_arguments()
+                   if name not in values})
+    return spec.build(**values)
 
 
 def make_tokenizers(config, train_pairs):
-    """Learn the English and Spanish vocabularies (`config.tokenizer`) on the training pairs.
-
-    With `config.shared_vocab` (WordPiece), one vocabulary of `vocab_size` pieces is learned from
-    both languages' sentences and used on both sides.
-    """
-    english = [e for e, _ in train_pairs]
-    spanish = [s for _, s in train_pairs]
-    if config.tokenizer == "wordpiece":
-        from data.subword import SubwordTokenizer
-
-        if config.shared_vocab:
-            shared = SubwordTokenizer.adapt(english + spanish, config.vocab_size,
-                                            config.sequence_length, "english")
-            return shared, SubwordTokenizer(shared.vocabulary, config.sequence_length + 1,
-                                            "spanish")
-        return (SubwordTokenizer.adapt(english, config.vocab_size, config.sequence_length,
-                                       "english"),
-                SubwordTokenizer.adapt(spanish, config.vocab_size, config.sequence_length + 1,
-                                       "spanish"))
-    return (WordTokenizer.adapt(english, config.vocab_size, config.sequence_length, "english"),
-            WordTokenizer.adapt(add_markers(spanish), config.vocab_size,
-                                config.sequence_length + 1, "spanish"))
+    """Learn the English and Spanish vocabularies (`config.tokenizer`) on the training pairs."""
+    return learn_tokenizers(config.tokenizer, [e for e, _ in train_pairs],
+                            [s for _, s in train_pairs], config.vocab_size,
+                            config.sequence_length, shared_vocab=config.shared_vocab)
 
 
-def load_tokenizers(config, folder):
+def read_tokenizers(config, folder):
     """The English and Spanish tokenizers saved in a run folder."""
-    if config.tokenizer == "wordpiece":
-        from data.subword import SubwordTokenizer as tokenizer_class
-    else:
-        tokenizer_class = WordTokenizer
-    return (tokenizer_class.load(os.path.join(folder, "english_vocab.txt"),
-                                 config.sequence_length, "english"),
-            tokenizer_class.load(os.path.join(folder, "spanish_vocab.txt"),
-                                 config.sequence_length + 1, "spanish"))
+    try:
+        return load_tokenizers(config.tokenizer, os.path.join(folder, SOURCE_VOCAB_FILE),
+                               os.path.join(folder, TARGET_VOCAB_FILE), config.sequence_length)
+    except (OSError, ValueError) as error:
+        raise RunError(f"{folder}: its vocabulary files cannot be read ({error})") from None
 
 
 class Translator:
@@ -75,7 +67,8 @@ class Translator:
     Args:
         config: `Config` the model was built from.
         model: the Keras model (inputs "english", "spanish"; next-token logits).
-        source_tokenizer, target_tokenizer: `WordTokenizer`s for English and Spanish.
+        source_tokenizer, target_tokenizer: `data.tokenizer.Tokenizer`s for English and
+            Spanish.
     """
 
     def __init__(self, config, model, source_tokenizer, target_tokenizer):
@@ -83,7 +76,7 @@ class Translator:
         self.model = model
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
-        self.steps = TransformerSteps(model) if config.model == "transformer" else RNNSteps(model)
+        self.steps = MODELS[config.model].steps(model)
         self._compiled = {}
 
     @classmethod
@@ -96,35 +89,42 @@ class Translator:
     def save(self, folder):
         os.makedirs(folder, exist_ok=True)
         self.save_vocabularies(folder)
-        self.model.save(os.path.join(folder, "model.keras"))
+        self.model.save(os.path.join(folder, MODEL_FILE))
 
     def save_vocabularies(self, folder):
-        with open(os.path.join(folder, "config.json"), "w") as f:
-            f.write(self.config.to_json() + "\n")
-        self.source_tokenizer.save(os.path.join(folder, "english_vocab.txt"))
-        self.target_tokenizer.save(os.path.join(folder, "spanish_vocab.txt"))
-
-    @staticmethod
-    def load_config(folder):
-        path = os.path.join(folder, "config.json")
-        if not os.path.isfile(path):
-            raise RunError(f"{folder}: not a run folder (no config.json)")
-        with open(path) as f:
-            return Config.from_dict(json.load(f))
+        """Write config.json and both vocabulary files (the model is written by `save`)."""
+        save_config(folder, self.config)
+        self.source_tokenizer.save(os.path.join(folder, SOURCE_VOCAB_FILE))
+        self.target_tokenizer.save(os.path.join(folder, TARGET_VOCAB_FILE))
 
     @classmethod
     def load(cls, folder):
-        if not os.path.isdir(folder):
-            raise RunError(f"{folder}: run folder not found")
-        missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(folder, name))]
-        if missing:
-            raise RunError(f"{folder}: incomplete run folder, missing {', '.join(missing)}"
-                           " (was training finished?)")
-        config = cls.load_config(folder)
-        source, target = load_tokenizers(config, folder)
-        # compile=False: translating needs no optimizer state (evaluate and train recompile).
-        model = keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
+        """The translator saved in a run folder.
+
+        The model is rebuilt from `config.json` by its builder (so it holds its parts), in the
+        precision it was trained in, and the weights of `model.keras` are loaded into it.
+        """
+        check_run_files(folder)
+        config = load_config(folder)
+        source, target = read_tokenizers(config, folder)
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(resolve_precision(config.precision))
+        try:
+            model = build_model(config, source.vocab_size, target.vocab_size)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        try:
+            model.load_weights(os.path.join(folder, MODEL_FILE))
+        except ValueError as error:
+            raise RunError(f"{folder}: {MODEL_FILE} does not match config.json and the "
+                           f"vocabulary files ({str(error).splitlines()[0]})") from None
         return cls(config, model, source, target)
+
+    def vectorize(self, pairs):
+        """Pairs -> (English ids (n, len), Spanish `[start] .. [end]` ids (n, len + 1))."""
+        source = self.source_tokenizer.encode([e for e, _ in pairs])
+        target = self.target_tokenizer.encode([s for _, s in pairs], markers=True)
+        return source, target
 
     # Decoding.
 

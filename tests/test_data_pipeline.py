@@ -28,7 +28,7 @@ def test_standardization_is_registered_so_a_saved_vectorizer_restores(tmp_path):
 
 def test_vocabulary_file_round_trip_gives_same_ids(tmp_path):
     texts = add_markers(["hola mundo", "adiós mundo", "hola"])
-    tok = WordTokenizer.adapt(texts, vocab_size=10, sequence_length=6, standardize="spanish")
+    tok = WordTokenizer.adapt(texts, vocab_size=10, sequence_length=6, language="spanish")
     tok.save(tmp_path / "vocab.txt")
     loaded = WordTokenizer.load(tmp_path / "vocab.txt", 6, "spanish")
     np.testing.assert_array_equal(loaded.encode(texts), tok.encode(texts))

@@ -217,7 +217,7 @@ def test_detokenize_words_spaces_punctuation_like_written_text(words, text):
 
 
 def test_shared_vocabulary_is_one_list_learned_from_both_languages():
-    from nmt.config import resolve_config
+    from nmt.config import ConfigError, resolve_config
     from nmt.translator import make_tokenizers
 
     pairs = [(e, s) for e, s in zip(ENGLISH, SPANISH)]
@@ -230,5 +230,5 @@ def test_shared_vocabulary_is_one_list_learned_from_both_languages():
     unk = english.vocabulary.index("[UNK]")
     for tokenizer, texts in ((english, [e for e, _ in pairs]), (spanish, [s for _, s in pairs])):
         assert unk not in np.asarray(tokenizer.encode(texts))
-    with pytest.raises(ValueError, match="shared_vocab=True needs tokenizer='wordpiece'"):
+    with pytest.raises(ConfigError, match="shared_vocab=True needs tokenizer='wordpiece'"):
         resolve_config("transformer", "tiny", shared_vocab=True)

@@ -7,9 +7,10 @@ import pytest
 
 from data.corpus import write_pairs
 from data.pipeline import make_dataset
-from nmt.config import RunError, resolve_config
+from nmt.config import ConfigError, resolve_config
+from nmt.runs import RunError
 from nmt.evaluation import masked_accuracy
-from nmt.training import compile_model, prepare_splits, train, vectorize_pairs
+from nmt.training import compile_model, prepare_splits, train
 from nmt.translator import Translator
 
 
@@ -52,7 +53,7 @@ def test_loss_and_accuracy_ignore_padding(synthetic_corpus, tmp_path):
     translator = train(_config(synthetic_corpus), str(tmp_path / "f"), verbose=0)
     val = prepare_splits(translator.config, verbose=False).val
     per_batch = masked_accuracy(translator, val)  # bucketed batches, padded per batch
-    source, target = vectorize_pairs(translator, val)
+    source, target = translator.vectorize(val)
     compile_model(translator.model, translator.config)  # fit() trained the token-selection view
     results = translator.model.evaluate(
         make_dataset(source, target, 64, batching="fixed", shuffle=False), verbose=0,
@@ -96,7 +97,7 @@ def _tiny_tokenizers():
 
 
 def test_checkpoint_average_is_the_mean_of_the_last_epochs():
-    from nmt.training import AverageLastEpochs
+    from nmt.callbacks import AverageLastEpochs
 
     model = Translator.create(resolve_config("transformer", "tiny"), *_tiny_tokenizers()).model
     averager = AverageLastEpochs(model, count=2)
@@ -115,13 +116,14 @@ def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
         synthetic_corpus, last_val_loss, expected):
     import types
 
-    from nmt.training import AverageLastEpochs, _use_best_of_average
+    from nmt.callbacks import AverageLastEpochs
+    from nmt.training import _use_best_of_average
 
     config = _config(synthetic_corpus)
     splits = prepare_splits(config, verbose=False)
     translator = Translator.create(config, *_tiny_tokenizers())
     compile_model(translator.model, config, token_loss=True)
-    val_ds = make_dataset(*vectorize_pairs(translator, splits.val), 16, batching="fixed",
+    val_ds = make_dataset(*translator.vectorize(splits.val), 16, batching="fixed",
                           shuffle=False)
     averager = AverageLastEpochs(translator.model, count=2)
     last = translator.model.get_weights()
@@ -143,7 +145,7 @@ def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
 
 
 def test_a_run_with_averaging_records_what_it_kept(synthetic_corpus, tmp_path):
-    from nmt.training import read_state
+    from nmt.runs import read_state
 
     config = _config(synthetic_corpus, tie_embeddings=True, norm_first=True, epochs=3,
                      average_last=3)
@@ -156,10 +158,10 @@ def test_early_stopping_on_bleu_stops_when_validation_bleu_falls(synthetic_corpu
                                                                   monkeypatch):
     import csv
 
-    import nmt.evaluation
+    import nmt.callbacks
 
     falling = iter([50.0, 40.0, 30.0, 20.0, 10.0])
-    monkeypatch.setattr(nmt.evaluation, "book_bleu",
+    monkeypatch.setattr(nmt.callbacks, "book_bleu",
                         lambda hypotheses, references: {"bleu": next(falling), "chrf": 0.0})
     config = _config(synthetic_corpus, epochs=5, val_bleu_sources=20, early_stopping=1,
                      early_stopping_metric="bleu")
@@ -168,7 +170,7 @@ def test_early_stopping_on_bleu_stops_when_validation_bleu_falls(synthetic_corpu
         rows = list(csv.DictReader(f))
     # Epoch 1 is the best; epoch 2 is worse and patience is 1: training stops after epoch 2.
     assert [float(row["val_bleu"]) for row in rows] == [50.0, 40.0]
-    with pytest.raises(ValueError, match="needs val_bleu_sources"):
+    with pytest.raises(ConfigError, match="needs val_bleu_sources"):
         _config(synthetic_corpus, early_stopping=2, early_stopping_metric="bleu")
 
 
@@ -176,7 +178,7 @@ def test_validation_bleu_is_the_score_of_the_models_own_translations(synthetic_c
     import csv
 
     from data.corpus import group_references
-    from nmt.evaluation import book_bleu
+    from nmt.scoring import book_bleu
 
     config = _config(synthetic_corpus, epochs=2, val_bleu_sources=20)
     translator = train(config, str(tmp_path / "run"), verbose=0)
@@ -194,11 +196,11 @@ def test_validation_bleu_is_the_score_of_the_models_own_translations(synthetic_c
 def test_time_budget_counts_training_time_only(monkeypatch):
     import types
 
-    import nmt.training
+    import nmt.callbacks
 
     clock = [0.0]
-    monkeypatch.setattr(nmt.training.time, "perf_counter", lambda: clock[0])
-    budget = nmt.training.TimeBudget(minutes=1)
+    monkeypatch.setattr(nmt.callbacks.time, "perf_counter", lambda: clock[0])
+    budget = nmt.callbacks.TimeBudget(minutes=1)
     budget.set_model(types.SimpleNamespace(stop_training=False))
     budget.on_train_begin()
 

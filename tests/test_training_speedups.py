@@ -149,7 +149,7 @@ def test_bfloat16_model_returns_float32_logits():
     finally:
         keras.config.set_dtype_policy("float32")
     source, decoder_inputs, next_tokens = _batch()
-    assert model.get_layer("output").compute_dtype == "bfloat16"
+    assert model.parts.output_layer.compute_dtype == "bfloat16"
     assert model({"english": source, "spanish": decoder_inputs}).dtype == "float32"
     training = build_training_model(model)
     logits = training({"english": source, "spanish": decoder_inputs,
