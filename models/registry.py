@@ -42,10 +42,11 @@ class ModelSpec:
         return tuple(inspect.signature(self.build).parameters)
 
 
+# In the chapter's order (reports list them so): the book's GRU, attention, the Transformer.
 MODELS = {
-    "transformer": ModelSpec("Transformer", build_transformer, TransformerSteps, True),
-    "rnn": ModelSpec("GRU + Luong attention", build_rnn_attention, RNNSteps, True),
     "gru": ModelSpec("GRU (book, no attention)", build_gru, RNNSteps, False),
+    "rnn": ModelSpec("GRU + Luong attention", build_rnn_attention, RNNSteps, True),
+    "transformer": ModelSpec("Transformer", build_transformer, TransformerSteps, True),
 }
 MODEL_CHOICES = tuple(MODELS)
 

@@ -1,1 +1,2 @@
-"""The `nmt` command line: a thin layer over `models/` and `data/` (see `nmt/cli.py`)."""
+"""The application: config and presets, run folders, training, the `Translator`, evaluation,
+comparison reports, export and the `nmt` command line (level 3, over `models/` and `data/`)."""

@@ -19,11 +19,17 @@ import json
 import os
 import sys
 
+from data.corpus import SPLIT_MODES, group_references, load_corpus, split_corpus
 from data.errors import NmtError
-from data.corpus import SPLIT_MODES
 from models.decoding import STRATEGIES
-from nmt.compare import MODEL_ORDER
+from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
 from nmt.config import PRESET_CHOICES, add_config_arguments, config_from_arguments
+from nmt.evaluation import evaluate_translator
+from nmt.export import export_saved_model
+from nmt.hardware import use_logical_cpus
+from nmt.plotting import plot_attention
+from nmt.training import prepare_splits, train
+from nmt.translator import Translator
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
@@ -167,8 +173,6 @@ def build_parser():
 
 
 def cmd_data(args):
-    from data.corpus import group_references, load_corpus, split_corpus
-
     corpus = load_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines)
     print(f"sha256 {corpus.sha256}: " + ("the book's spa.txt, verified" if corpus.is_book_corpus
                                           else "not the book's spa.txt (another version or file)"))
@@ -191,9 +195,6 @@ def cmd_train(args):
     if args.print_config:
         print(config.to_json())
         return
-    from nmt.hardware import use_logical_cpus
-    from nmt.training import train
-
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:
             raise CommandError(f"--cpu-devices {args.cpu_devices} must be >= 1")
@@ -220,8 +221,6 @@ def _read_inputs(args):
 
 
 def cmd_translate(args):
-    from nmt.translator import Translator
-
     options = _decoding_options(args)
     sentences = _read_inputs(args)
     translator = Translator.load(args.run)
@@ -236,8 +235,6 @@ def cmd_translate(args):
                                         return_ids=True, **options)
     sys.stdout.write("".join(line + "\n" for line in outputs))
     if args.plot_attention:
-        from nmt.plotting import plot_attention
-
         for i, (sentence, row) in enumerate(zip(sentences, ids)):
             if row is None:
                 continue
@@ -255,10 +252,6 @@ def cmd_translate(args):
 
 
 def cmd_evaluate(args):
-    from nmt.evaluation import evaluate_translator
-    from nmt.training import prepare_splits
-    from nmt.translator import Translator
-
     options = _decoding_options(args)
     if args.limit < 0:
         raise CommandError(f"--limit {args.limit} must be >= 0")
@@ -296,8 +289,6 @@ def cmd_evaluate(args):
 
 
 def cmd_compare(args):
-    from nmt.compare import compare_runs, train_and_compare
-
     if args.train == bool(args.runs):
         raise CommandError("give either --runs RUN [RUN ...] or --train")
     if args.runs:
@@ -318,9 +309,6 @@ def cmd_compare(args):
 
 
 def cmd_export(args):
-    from nmt.export import export_saved_model
-    from nmt.translator import Translator
-
     translator = Translator.load(args.run)
     export_saved_model(translator, args.out, strategy=args.decode, num_beams=args.num_beams,
                        alpha=args.alpha)

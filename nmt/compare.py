@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from data.corpus import group_references
-from models.registry import MODELS, parameter_parts
+from models.registry import MODEL_CHOICES, MODELS, parameter_parts
 from nmt.config import resolve_config
 from nmt.evaluation import evaluate_translator
 from nmt.plotting import plot_attention
@@ -35,8 +35,7 @@ from nmt.translator import Translator
 # Config fields that must agree for runs to be compared on the same test set (runs trained by
 # this version also record a fingerprint of their exact split, which is checked first).
 SPLIT_FIELDS = ("split", "seed", "val_fraction", "test_fraction", "max_pairs")
-# The report's default order: the book's GRU, then attention, then the Transformer.
-MODEL_ORDER = ("gru", "rnn", "transformer")
+MODEL_ORDER = MODEL_CHOICES  # the report's default order
 
 
 def read_history(run):

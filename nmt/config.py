@@ -34,7 +34,7 @@ from data.errors import NmtError
 from data.pipeline import BATCHING_CHOICES
 from data.tokenizers import TOKENIZER_CHOICES
 from models.optimizers import OPTIMIZERS
-from models.registry import MODEL_CHOICES
+from models.registry import MODEL_CHOICES, MODELS
 from models.schedules import SCHEDULE_CHOICES
 from nmt.hardware import JIT_COMPILE_CHOICES, PRECISION_CHOICES, STRATEGY_CHOICES
 
@@ -83,8 +83,8 @@ def flag(name):
 @dataclasses.dataclass
 class Config:
     # What to build.
-    model: str = option("transformer", "transformer | rnn (GRU + Luong attention) | gru (the "
-                        "book's GRU, no attention)", "model", choices=MODEL_CHOICES)
+    model: str = option("transformer", " | ".join(f"{name}: {spec.label}" for name, spec in
+                                                  MODELS.items()), "model", choices=MODEL_CHOICES)
     embed_dim: int = option(128, "token vector width (both languages)", "model", minimum=1)
     dense_dim: int = option(512, "Transformer feed-forward inner width", "model", minimum=1)
     num_heads: int = option(4, "Transformer attention heads (embed_dim must be divisible by it)",
@@ -216,8 +216,9 @@ class Config:
             fail(f"label_smoothing={self.label_smoothing} needs select_tokens=True")
         if self.shared_vocab and self.tokenizer != "wordpiece":
             fail(f"shared_vocab=True needs tokenizer='wordpiece' (tokenizer={self.tokenizer!r})")
-        if self.tie_embeddings and self.model != "transformer":
-            fail(f"tie_embeddings=True is for the Transformer (model={self.model!r})")
+        if self.tie_embeddings and "tie_embeddings" not in MODELS[self.model].build_arguments():
+            fail(f"tie_embeddings=True is for the Transformer (model={self.model!r} has no "
+                 "tied output layer)")
         if self.average_last and self.early_stopping:
             fail(f"average_last={self.average_last} and early_stopping={self.early_stopping}: "
                  "use one of them (both pick the final weights)")

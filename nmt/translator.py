@@ -154,9 +154,10 @@ class Translator:
         (`num_beams`, length penalty `alpha`); see `models/decoding.py`.
         """
         max_length = max_length or self.config.sequence_length
-        if self.config.model == "transformer" and max_length > self.config.sequence_length:
+        learned_positions = "sequence_length" in MODELS[self.config.model].build_arguments()
+        if learned_positions and max_length > self.config.sequence_length:
             raise ValueError(f"max_length={max_length} is longer than the "
-                             f"{self.config.sequence_length} positions this Transformer learned")
+                             f"{self.config.sequence_length} positions this model learned")
         options = {"strategy": strategy}
         if strategy == "sample":
             options.update(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
