@@ -106,9 +106,10 @@ print(f"encoder states (all of them): {tuple(state['encoder_outputs'].shape)}  "
       "(batch, src_len, units)")
 print(f"initial decoder state:        {tuple(state['state'].shape)}  (batch, units)")
 start = tf.constant([[rnn.target_tokenizer.start_id]], tf.int64)
-decoder_state = steps.decoder_gru(steps.target_embedding(start), initial_state=state["state"])
+decoder_state = steps.parts.decoder_gru(steps.parts.target_embedding(start),
+                                        initial_state=state["state"])
 print(f"decoder state after [start]:  {tuple(decoder_state.shape)}  (batch, 1, units)")
-context, weights = steps.attention_layer(decoder_state, state["encoder_outputs"],
+context, weights = steps.parts.attention(decoder_state, state["encoder_outputs"],
                                          values_mask=state["source_mask"])
 print(f"attention weights:            {tuple(weights.shape)}  (batch, 1, src_len)")
 print(f"context vector:               {tuple(context.shape)}  (batch, 1, units)")

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny configs, the real corpus slice, and save/load round-trip helpers."""
+"""Shared fixtures and helpers: tiny layer inputs, tiny models and configs, the real corpus slice,
+a synthetic training corpus, the command-line runners, and save/load round-trip helpers."""
 
 import os
 import subprocess
@@ -89,3 +90,131 @@ def assert_saved_model_round_trip(model, inputs, tmp_path):
     restored = keras.saving.load_model(path)
     for got, want in zip(keras.tree.flatten(restored(inputs)), expected):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+
+
+# Tiny layer inputs (tests/models/test_<layer>.py).
+BATCH, SRC, TGT, DIM, HEADS = 2, 5, 4, 8, 2
+
+
+def random_floats(*shape, seed=0):
+    """Standard-normal float32 values of `shape`, from `seed`."""
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def source_mask():
+    """(BATCH, SRC) padding mask: the first sentence has 3 real tokens, the second SRC."""
+    mask = np.ones((BATCH, SRC), bool)
+    mask[0, 3:] = False  # first sentence: 3 real tokens, 2 padding
+    return mask
+
+
+# Tiny models of every kind (tests/models/test_transformer.py, test_rnn.py, test_decoding.py).
+MODEL_NAMES = ("transformer", "rnn", "gru")
+# Model variants whose decoding and saving are checked like the models': name -> (model, settings).
+MODEL_VARIANTS = {
+    "transformer_prenorm_tied": ("transformer", dict(norm_first=True, tie_embeddings=True,
+                                                     block_dropout=0.1)),
+}
+TINY_VOCAB = 40
+
+
+def tiny_model(name, **overrides):
+    """(config, model): model `name` (or a MODEL_VARIANTS name) at the tiny preset, TINY_VOCAB."""
+    from nmt.config import resolve_config
+    from nmt.translator import build_model
+
+    # Seeded: an untrained model's logits are close together, and with unseeded weights (which
+    # depend on what ran before) a near-tie can let float rounding flip a greedy choice.
+    keras.utils.set_random_seed(0)
+    model_name, settings = MODEL_VARIANTS.get(name, (name, {}))
+    config = resolve_config(model_name, "tiny", vocab_size=TINY_VOCAB, **{**settings, **overrides})
+    return config, build_model(config)
+
+
+def tiny_batch(seed=0):
+    """(source, target) ids for tiny_model: 3 sentences, sources padded, targets from [start]."""
+    rng = np.random.default_rng(seed)
+    source = rng.integers(1, TINY_VOCAB, size=(3, 7))
+    source[0, 4:] = 0
+    source[1, 6:] = 0
+    target = rng.integers(4, TINY_VOCAB, size=(3, 6))
+    target[:, 0] = 2
+    return source, target
+
+
+def greedy_by_full_recompute(model, source, start_id, end_id, max_length):
+    """The book's loop, batched: re-run the whole model on the whole prefix for every token."""
+    tokens = np.full((len(source), 1), start_id)
+    done = np.zeros(len(source), bool)
+    for _ in range(max_length):
+        logits = model({"english": source, "spanish": tokens}).numpy()[:, -1]
+        next_ids = np.where(done, 0, logits.argmax(-1))
+        tokens = np.concatenate([tokens, next_ids[:, None]], axis=1)
+        done |= next_ids == end_id
+        if done.all():
+            break
+    return tokens
+
+
+def tiny_word_tokenizers():
+    """(English, Spanish) word tokenizers learned on two tiny sentences."""
+    from data.vectorize import WordTokenizer, add_markers
+
+    english = WordTokenizer.adapt(["red cat", "blue dog"], 100, 20, "english")
+    spanish = WordTokenizer.adapt(add_markers(["gato rojo", "perro azul"]), 100, 21, "spanish")
+    return english, spanish
+
+
+# Training on a small synthetic corpus, in process (tests/nmt/test_training.py and others).
+@pytest.fixture
+def synthetic_corpus(tmp_path):
+    """Path of a 400-pair corpus of colour/animal/size phrases and their word-by-word Spanish."""
+    from data.corpus import write_pairs
+
+    words = ["red", "blue", "green", "cat", "dog", "house", "big", "small"]
+    spanish = ["rojo", "azul", "verde", "gato", "perro", "casa", "grande", "pequeño"]
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(400):
+        idx = rng.integers(0, len(words), size=rng.integers(1, 5))
+        pairs.append((" ".join(words[i] for i in idx).capitalize() + ".",
+                      " ".join(spanish[i] for i in idx).capitalize() + "."))
+    path = tmp_path / "pairs.tsv"
+    write_pairs(pairs, path)
+    return str(path)
+
+
+def tiny_run_config(corpus, **overrides):
+    """A tiny Transformer config on `corpus`: 1 epoch of 5 fixed batches of 16, unless
+    `overrides` say otherwise."""
+    from nmt.config import resolve_config
+
+    values = dict(corpus=corpus, epochs=1, steps_per_epoch=5, batch_size=16, batching="fixed")
+    values.update(overrides)
+    return resolve_config("transformer", "tiny", **values)
+
+
+# A small parallel corpus for the WordPiece tests (tests/data/test_subword.py,
+# tests/nmt/test_translator.py): it holds every character the tests encode.
+ROUND_TRIP_ENGLISH = ["Tom isn't here.", 'I said "no".', "It's 5:30 p.m."]
+ROUND_TRIP_SPANISH = ["¿Qué hora es?", "¡Hola, María!", "Me gusta el café (mucho).",
+                      "¿Dónde está la estación?"]
+
+WORDPIECE_ENGLISH = ROUND_TRIP_ENGLISH + [
+    "I love you.", "Where is the station?", "Tom is here.", "Mary isn't here.", "Go.",
+    "I said yes.", "It's late.", "We're happy.", "I don't know.", "Is it far?",
+    "Tom likes coffee.", "Mary likes tea.", "The train leaves at 6:15 a.m.", "Call me, please.",
+    "Where are you?", "I'm hungry.", "They're students.", "Is this your book?",
+    "Open the door.", "She reads a lot.", "We live in Madrid.", "He's my friend.",
+    "That's a good idea!", "Who is that man?", "I want to sleep.", "The dog is black.",
+    "Ask Tom.",
+]
+WORDPIECE_SPANISH = ROUND_TRIP_SPANISH + [
+    "Te quiero.", "Tom está aquí.", "María no está aquí.", "Ve.", "Dije que sí.",
+    "Es tarde.", "Estamos contentos.", "No lo sé.", "¿Está lejos?", "A Tom le gusta el café.",
+    "A María le gusta el té.", "El tren sale a las 6:15.", "Llámame, por favor.",
+    "¿Dónde estás?", "Tengo hambre.", "Son estudiantes.", "¿Es tu libro?", "Abre la puerta.",
+    "Ella lee mucho.", "Vivimos en Madrid.", "Él es mi amigo.", "¡Qué buena idea!",
+    "¿Quién es ese hombre?", "Quiero dormir.", "El perro es negro.", "¡Cuidado!",
+    "¿Y tú?", "Mañana es lunes.",
+]

@@ -181,14 +181,14 @@ def test_cached_greedy_equals_full_recompute_on_real_sentences(tiny_run):
     import numpy as np
 
     from nmt.translator import Translator
-    from tests.test_models import _greedy_by_full_recompute
+    from tests.conftest import greedy_by_full_recompute
 
     translator = Translator.load(tiny_run)
     sentences = ["Where is the station?", "I love you.", "Tom is reading a book in the garden.",
                  "We will go to the beach tomorrow if it does not rain.", "Go."]
     source = translator.source_tokenizer.encode(sentences)
     target = translator.target_tokenizer
-    expected = _greedy_by_full_recompute(translator.model, source, target.start_id, target.end_id,
+    expected = greedy_by_full_recompute(translator.model, source, target.start_id, target.end_id,
                                          translator.config.sequence_length)
     got = translator.translate_ids(source)
     np.testing.assert_array_equal(got[:, : expected.shape[1]], expected)

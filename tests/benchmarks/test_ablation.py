@@ -1,14 +1,13 @@
-"""Benchmark scripts: their settings mean what their documentation says (nothing is trained)."""
+"""benchmarks/ablation.py: its settings mean what its documentation says (nothing is trained)."""
 
 import importlib.util
 import os
 
 import pytest
 
-from nmt.config import resolve_config
 from nmt.cli import build_parser, train_config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from nmt.config import resolve_config
+from tests.conftest import ROOT
 
 
 def _load(name):

@@ -1,4 +1,5 @@
-"""Chapter scripts 07-14 run in quick mode, check their own claims, and write their figures.
+"""chapters/07-14: the lesson scripts run in quick mode, check their own claims, and write their
+figures.
 
 Each test runs `python chapters/NN_name.py --quick --out TMP` in a new process from the checkout;
 the lessons that train (08-10, 12) read the real corpus through $SPA_ENG_PATH and are skipped

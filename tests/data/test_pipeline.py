@@ -1,40 +1,10 @@
-"""Vectorization (standardization, vocabularies) and the tf.data pipeline."""
+"""data/pipeline.py: the tf.data pipeline (padding weights, shifted targets, bucketing, trimming,
+token budgets, a new shuffle every epoch, the loss-mask input)."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from data.pipeline import make_dataset
-from data.vectorize import (WordTokenizer, add_markers, normalize_like_book, spanish_standardize)
-
-
-def test_spanish_standardization_strips_inverted_marks_and_keeps_markers():
-    out = spanish_standardize(tf.constant(["[start] ¿Dónde está la ESTACIÓN? ¡Ya! [end]"]))
-    assert out.numpy()[0].decode() == "[start] dónde está la estación ya [end]"
-    assert normalize_like_book(["¿Dónde está, la ESTACIÓN?"], "spanish") == ["dónde está la estación"]
-
-
-def test_standardization_is_registered_so_a_saved_vectorizer_restores(tmp_path):
-    layer = keras.layers.TextVectorization(output_sequence_length=5, standardize=spanish_standardize)
-    layer.adapt(["[start] ¿hola mundo? [end]"])
-    model = keras.Sequential([keras.Input(shape=(), dtype="string"), layer])
-    path = str(tmp_path / "vectorizer.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    text = tf.constant(["[start] ¿Hola? [end]"])
-    np.testing.assert_array_equal(restored(text), model(text))
-    assert restored.layers[0]._standardize is spanish_standardize
-
-
-def test_vocabulary_file_round_trip_gives_same_ids(tmp_path):
-    texts = add_markers(["hola mundo", "adiós mundo", "hola"])
-    tok = WordTokenizer.adapt(texts, vocab_size=10, sequence_length=6, language="spanish")
-    tok.save(tmp_path / "vocab.txt")
-    loaded = WordTokenizer.load(tmp_path / "vocab.txt", 6, "spanish")
-    np.testing.assert_array_equal(loaded.encode(texts), tok.encode(texts))
-    assert loaded.start_id == tok.start_id and loaded.end_id == tok.end_id
-    # Decoding drops [start], stops at [end]; unknown words become [UNK].
-    assert tok.decode(tok.encode(add_markers(["hola xyz"]))) == ["hola [UNK]"]
 
 
 def _ids(n, src_lens, tgt_lens, width=20):
@@ -109,3 +79,12 @@ def test_token_budget_puts_more_short_sentences_in_a_batch():
     assert max(sizes[3]) == 11 and max(sizes[13]) == 4
     with np.testing.assert_raises(ValueError):
         make_dataset(source, target, 8, batching="fixed", max_tokens=56)
+
+
+def test_loss_mask_dataset_gives_the_mask_as_an_input_and_no_weights():
+    source = np.array([[5, 6, 0], [7, 0, 0]])
+    target = np.array([[2, 8, 3, 0], [2, 9, 9, 3]])
+    inputs, next_tokens = next(iter(make_dataset(source, target, 2, batching="fixed",
+                                                 shuffle=False, loss_mask=True)))
+    np.testing.assert_array_equal(inputs["loss_mask"], np.asarray(next_tokens) != 0)
+    np.testing.assert_array_equal(next_tokens, [[8, 3, 0], [9, 9, 3]])

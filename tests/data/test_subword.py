@@ -1,4 +1,5 @@
-"""WordPiece tokenizer (data/subword.py): round trips, no [UNK] in domain, markers, save/load."""
+"""data/subword.py: the WordPiece tokenizer (round trips, no [UNK] in domain, markers,
+save/load)."""
 
 import os
 
@@ -6,29 +7,11 @@ import numpy as np
 import pytest
 
 from data.subword import RESERVED_TOKENS, SubwordTokenizer, detokenize_words, normalize
+# The sentences the tokenizers learn from; the first ones are the round-trip examples.
+from tests.conftest import ROUND_TRIP_ENGLISH, ROUND_TRIP_SPANISH
+from tests.conftest import WORDPIECE_ENGLISH as ENGLISH
+from tests.conftest import WORDPIECE_SPANISH as SPANISH
 
-ROUND_TRIP_ENGLISH = ["Tom isn't here.", 'I said "no".', "It's 5:30 p.m."]
-ROUND_TRIP_SPANISH = ["¿Qué hora es?", "¡Hola, María!", "Me gusta el café (mucho).",
-                      "¿Dónde está la estación?"]
-
-ENGLISH = ROUND_TRIP_ENGLISH + [
-    "I love you.", "Where is the station?", "Tom is here.", "Mary isn't here.", "Go.",
-    "I said yes.", "It's late.", "We're happy.", "I don't know.", "Is it far?",
-    "Tom likes coffee.", "Mary likes tea.", "The train leaves at 6:15 a.m.", "Call me, please.",
-    "Where are you?", "I'm hungry.", "They're students.", "Is this your book?",
-    "Open the door.", "She reads a lot.", "We live in Madrid.", "He's my friend.",
-    "That's a good idea!", "Who is that man?", "I want to sleep.", "The dog is black.",
-    "Ask Tom.",
-]
-SPANISH = ROUND_TRIP_SPANISH + [
-    "Te quiero.", "Tom está aquí.", "María no está aquí.", "Ve.", "Dije que sí.",
-    "Es tarde.", "Estamos contentos.", "No lo sé.", "¿Está lejos?", "A Tom le gusta el café.",
-    "A María le gusta el té.", "El tren sale a las 6:15.", "Llámame, por favor.",
-    "¿Dónde estás?", "Tengo hambre.", "Son estudiantes.", "¿Es tu libro?", "Abre la puerta.",
-    "Ella lee mucho.", "Vivimos en Madrid.", "Él es mi amigo.", "¡Qué buena idea!",
-    "¿Quién es ese hombre?", "Quiero dormir.", "El perro es negro.", "¡Cuidado!",
-    "¿Y tú?", "Mañana es lunes.",
-]
 SEQUENCE_LENGTH = 24
 
 
@@ -214,21 +197,3 @@ def test_constructor_rejects_bad_arguments_naming_the_value(spanish):
 ])
 def test_detokenize_words_spaces_punctuation_like_written_text(words, text):
     assert detokenize_words(words) == text
-
-
-def test_shared_vocabulary_is_one_list_learned_from_both_languages():
-    from nmt.config import ConfigError, resolve_config
-    from nmt.translator import make_tokenizers
-
-    pairs = [(e, s) for e, s in zip(ENGLISH, SPANISH)]
-    config = resolve_config("transformer", "tiny", tokenizer="wordpiece", vocab_size=300,
-                            shared_vocab=True)
-    english, spanish = make_tokenizers(config, pairs)
-    assert english.vocabulary == spanish.vocabulary
-    assert (english.language, spanish.language) == ("english", "spanish")
-    assert spanish.sequence_length == english.sequence_length + 1
-    unk = english.vocabulary.index("[UNK]")
-    for tokenizer, texts in ((english, [e for e, _ in pairs]), (spanish, [s for _, s in pairs])):
-        assert unk not in np.asarray(tokenizer.encode(texts))
-    with pytest.raises(ConfigError, match="shared_vocab=True needs tokenizer='wordpiece'"):
-        resolve_config("transformer", "tiny", shared_vocab=True)

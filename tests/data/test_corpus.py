@@ -1,13 +1,11 @@
-"""Corpus locating, parsing, validation and splitting."""
+"""data/corpus.py: locating, parsing, validating and splitting the corpus."""
 
-import os
 import zipfile
 
 import pytest
 
 from data.corpus import (CorpusError, group_references, locate_corpus, parse_pairs, read_corpus,
                          split_corpus, write_pairs)
-from tests.conftest import run_nmt
 
 
 def test_reads_tsv_with_third_attribution_column(tmp_path):
@@ -112,17 +110,3 @@ def test_real_corpus_counts_and_split_has_no_shared_source(corpus_path):
     assert not train & {e for e, _ in splits.test}
     multi = sum(1 for refs in group_references(corpus.pairs).values() if len(refs) > 1)
     assert multi == 12_448
-
-
-def test_cli_data_error_is_one_line_and_exit_2(tmp_path):
-    bad = tmp_path / "bad.txt"
-    bad.write_text("Go.\tVe.\nno tab\n", encoding="utf-8")
-    result = run_nmt("data", "--corpus", str(bad))
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"nmt data: error: {bad}:2: no tab between English and Spanish "
-        "(use --skip-bad-lines to skip such lines)")
-    assert "Traceback" not in result.stderr
-    result = run_nmt("data", "--corpus", str(bad), "--skip-bad-lines")
-    assert result.returncode == 0, result.stderr
-    assert "1 bad lines skipped" in result.stdout

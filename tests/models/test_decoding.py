@@ -1,0 +1,114 @@
+"""models/decoding.py: the decode loop (greedy with the cache equals the full recompute, stopping
+and padding, sampling with top-k / top-p, beam search)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.decoding import decode
+from nmt.config import resolve_config
+from nmt.translator import Translator, build_model
+from tests.conftest import (MODEL_NAMES, MODEL_VARIANTS, greedy_by_full_recompute, tiny_batch,
+                            tiny_model)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES + tuple(MODEL_VARIANTS))
+def test_cached_greedy_decode_equals_full_recompute(name):
+    config, model = tiny_model(name)
+    steps = Translator(config, model, None, None).steps
+    source, _ = tiny_batch(1)
+    end_id = 3
+    expected = greedy_by_full_recompute(model, source, 2, end_id, 8)
+    state = steps.encode(tf.constant(source))
+    got = decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, end_id).numpy()
+    np.testing.assert_array_equal(got[:, : expected.shape[1]], expected)
+    assert not got[:, expected.shape[1]:].any()
+
+
+def test_decode_stops_when_all_sentences_end_and_pads_after_end():
+    def next_fn(tokens, cache, index):
+        # Row 0 says [end] (3) at once; row 1 says 5 then [end].
+        ids = tf.where(tf.equal(tf.range(2), 0), 3, tf.where(index == 0, 5, 3))
+        return tf.one_hot(ids, 6), cache
+
+    tokens = decode(next_fn, tf.constant([2, 2]), {}, max_length=6, end_id=3).numpy()
+    np.testing.assert_array_equal(tokens, [[2, 3, 0, 0, 0, 0, 0], [2, 5, 3, 0, 0, 0, 0]])
+
+
+def test_sampling_is_reproducible_from_its_seed():
+    def next_fn(tokens, cache, index):
+        return tf.zeros([4, 50]), cache  # uniform: every token equally likely
+
+    def run(seed):
+        return decode(next_fn, tf.fill([4], 2), {}, 10, end_id=-1, strategy="sample",
+                      seed=seed).numpy()
+
+    np.testing.assert_array_equal(run(7), run(7))
+    assert not np.array_equal(run(7), run(8))
+    with pytest.raises(ValueError, match="strategy='nucleus'"):
+        decode(next_fn, tf.fill([4], 2), {}, 10, end_id=3, strategy="nucleus")
+
+
+def _normalised_log_prob(model, source, tokens, end_id, alpha=0.6):
+    """Length-normalised model log-probability of decoded `tokens` (from [start]), per sentence."""
+    from models.decoding import length_penalty
+
+    logits = model({"english": source, "spanish": tokens[:, :-1]}).numpy()
+    log_probs = logits - np.log(np.sum(np.exp(logits - logits.max(-1, keepdims=True)), -1,
+                                       keepdims=True)) - logits.max(-1, keepdims=True)
+    scores = []
+    for row, lp in zip(tokens, log_probs):
+        generated = row[1:]
+        ends = np.nonzero(generated == end_id)[0]
+        length = int(ends[0]) + 1 if len(ends) else len(generated)
+        total = sum(lp[t, generated[t]] for t in range(length))
+        scores.append(total / float(length_penalty(length, alpha)))
+    return np.array(scores)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES + tuple(MODEL_VARIANTS))
+def test_beam_search_with_one_beam_equals_greedy(name):
+    config, model = tiny_model(name)
+    steps = Translator(config, model, None, None).steps
+    source, _ = tiny_batch(2)
+    state = steps.encode(tf.constant(source))
+    greedy = decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, 3)
+    beam = decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, 3,
+                  strategy="beam", num_beams=1)
+    np.testing.assert_array_equal(beam, greedy)
+
+
+@pytest.mark.parametrize("name", ("transformer", "rnn"))
+def test_beam_search_finds_at_least_greedys_normalised_log_probability(name):
+    # A random model with a tiny vocabulary, so [end] (id 3) is likely enough to be chosen.
+    config = resolve_config(name, "tiny", vocab_size=8)
+    model = build_model(config)
+    steps = Translator(config, model, None, None).steps
+    rng = np.random.default_rng(4)
+    source = rng.integers(1, 8, size=(16, 6))
+    state = steps.encode(tf.constant(source))
+    greedy = decode(steps.next_fn, tf.fill([16], 2), steps.init_cache(state, 10), 10, 3).numpy()
+    beam = decode(steps.next_fn, tf.fill([16], 2), steps.init_cache(state, 10), 10, 3,
+                  strategy="beam", num_beams=4).numpy()
+    greedy_scores = _normalised_log_prob(model, source, greedy, 3)
+    beam_scores = _normalised_log_prob(model, source, beam, 3)
+    assert beam_scores.mean() >= greedy_scores.mean() - 1e-4
+    assert not np.array_equal(beam, greedy)  # the search did change some outputs
+
+
+def test_top_k_and_top_p_sample_only_from_the_best_tokens():
+    # Probabilities 0.5, 0.3, 0.15, 0.05 for tokens 0..3.
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 64))
+
+    def next_fn(tokens, cache, index):
+        return logits, cache
+
+    def sampled(**options):
+        tokens = decode(next_fn, tf.fill([64], 9), {}, 30, end_id=-1, strategy="sample", seed=3,
+                        **options).numpy()
+        return set(tokens[:, 1:].ravel().tolist())
+
+    assert sampled() == {0, 1, 2, 3}
+    assert sampled(top_k=2) == {0, 1}
+    assert sampled(top_p=0.7) == {0, 1}  # 0.5 < 0.7 <= 0.5 + 0.3
+    assert sampled(top_p=0.4) == {0}

@@ -1,0 +1,85 @@
+"""nmt/cli.py: the flags come from the config declaration; user errors are one line (exit 2),
+bugs say so (exit 1), also from a new process."""
+
+import json
+
+import pytest
+
+import nmt.cli
+from data.corpus import CorpusError
+from nmt.cli import build_parser, main, train_config
+from nmt.config import declared_fields, flag
+from tests.conftest import run_nmt
+
+
+def test_train_help_lists_every_setting_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "-h"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in declared_fields():
+        assert flag(field.name) in text, field.name
+    assert text.count("(default: ") >= len(declared_fields())
+    for group in ("model options", "data options", "training options", "runtime options"):
+        assert group in text
+    assert "override the preset's value" not in text
+
+
+def test_print_config_prints_the_resolved_config_without_training(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "cpu-best", "--out", str(out), "--epochs", "2",
+                 "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert (config["preset"], config["epochs"], config["num_layers"]) == ("cpu-best", 2, 3)
+    assert not out.exists()
+
+
+def test_flags_override_the_preset():
+    args = build_parser().parse_args(["train", "--model", "rnn", "--preset", "book",
+                                      "--rnn-units", "64", "--out", "x"])
+    config = train_config(args)
+    assert (config.model, config.rnn_units, config.embed_dim) == ("rnn", 64, 256)
+
+
+def test_a_user_error_is_one_line_with_exit_code_2(capsys, monkeypatch):
+    def fails(args):
+        raise CorpusError("spa.txt:3: no tab between English and Spanish")
+
+    monkeypatch.setitem(nmt.cli.COMMANDS, "data", fails)
+    monkeypatch.delenv("NMT_DEBUG", raising=False)
+    assert main(["data"]) == 2
+    assert capsys.readouterr().err == "nmt data: error: spa.txt:3: no tab between English and Spanish\n"
+
+
+def test_a_bad_setting_is_one_line_with_exit_code_2(capsys):
+    assert main(["train", "--out", "x", "--dropout", "1.5", "--print-config"]) == 2
+    assert capsys.readouterr().err == (
+        "nmt train: error: dropout=1.5 (--dropout) must be in [0, 1)\n")
+
+
+def test_a_bug_is_reported_as_an_internal_error_with_exit_code_1(capsys, monkeypatch):
+    def bug(args):
+        raise KeyError("oops")
+
+    monkeypatch.setitem(nmt.cli.COMMANDS, "data", bug)
+    monkeypatch.delenv("NMT_DEBUG", raising=False)
+    assert main(["data"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nmt data: internal error: KeyError") and "NMT_DEBUG=1" in err
+    assert err.count("\n") == 1
+    monkeypatch.setenv("NMT_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["data"])
+
+
+def test_cli_data_error_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Go.\tVe.\nno tab\n", encoding="utf-8")
+    result = run_nmt("data", "--corpus", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"nmt data: error: {bad}:2: no tab between English and Spanish "
+        "(use --skip-bad-lines to skip such lines)")
+    assert "Traceback" not in result.stderr
+    result = run_nmt("data", "--corpus", str(bad), "--skip-bad-lines")
+    assert result.returncode == 0, result.stderr
+    assert "1 bad lines skipped" in result.stdout
