@@ -51,9 +51,15 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
         cache: nested structure of tensors with fixed shapes (the model's incremental state).
         max_length: int. Tokens to generate at most.
         end_id: int. Id of `[end]`.
-        strategy: "greedy", "sample" (temperature, top-k and top-p (nucleus) sampling,
-            reproducible from `seed`)
-            or "beam" (`beam_search` with `num_beams` and length penalty `alpha`).
+        strategy: "greedy" (the most likely token), "sample" (drawn from the softmax) or
+            "beam" (`beam_search`).
+        temperature: float > 0. With "sample": logits are divided by it first.
+        top_k: int. With "sample": draw among the k most likely tokens only (0 = all).
+        top_p: float in (0, 1]. With "sample": draw among the fewest most likely tokens whose
+            probabilities add up to top_p (nucleus sampling; 1 = all).
+        seed: int. With "sample": the same seed draws the same tokens.
+        num_beams: int. With "beam": hypotheses kept per sentence.
+        alpha: float. With "beam": GNMT length penalty exponent (0 = none).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r} is not one of {STRATEGIES}")

@@ -1,5 +1,5 @@
-"""The Keras callbacks of a training run: timing, a time budget, checkpoint averaging and
-validation BLEU.
+"""The Keras callbacks of a training run: timing, a time budget, checkpoint averaging,
+validation BLEU, and the per-epoch backup and history.
 
 Example:
 >>> budget = TimeBudget(minutes=0.5)
@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from data.corpus import group_references
+from nmt.runs import save_backup, write_history
 from nmt.scoring import book_bleu
 
 
@@ -125,3 +126,31 @@ class ValidationBleu(keras.callbacks.Callback):
         scores = book_bleu(self.translator.translate(self.sources), self.references)
         if logs is not None:
             logs["val_bleu"], logs["val_chrf"] = scores["bleu"], scores["chrf"]
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: back up the trained model (weights and optimizer state) and write
+    history.csv, both crash-safe (`nmt.runs`). An epoch whose loss is not finite is neither
+    backed up nor recorded: the last good epoch's backup stays (`nan_epoch` says which failed).
+
+    Place it after the callbacks that add to the logs (`EpochTimer`, `ValidationBleu`).
+
+    Args:
+        folder: str. The run folder.
+        rows: list of dicts. The history so far (from the backup when resuming); extended here.
+    """
+
+    def __init__(self, folder, rows):
+        super().__init__()
+        self.folder = folder
+        self.rows = rows
+        self.nan_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if not np.isfinite(logs.get("loss", 0.0)):
+            self.nan_epoch = epoch
+            return
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
+        save_backup(self.folder, self.model, epoch + 1, self.rows)
+        write_history(self.folder, self.rows)

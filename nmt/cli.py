@@ -21,18 +21,21 @@ import sys
 
 from data.corpus import SPLIT_MODES, group_references, load_corpus, split_corpus
 from data.errors import NmtError
-from models.decoding import STRATEGIES
 from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
-from nmt.config import PRESET_CHOICES, add_config_arguments, config_from_arguments
-from nmt.evaluation import evaluate_translator
+from nmt.config import (PRESET_CHOICES, Decoding, add_config_arguments, config_from_arguments,
+                        decoding_from_arguments)
+from nmt.evaluation import evaluate_translator, held_out_pairs
 from nmt.export import export_saved_model
 from nmt.hardware import use_logical_cpus
 from nmt.plotting import plot_attention
-from nmt.training import prepare_splits, train
+from nmt.inputs import read_lines
+from nmt.runs import write_text
+from nmt.training import train
 from nmt.translator import Translator
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its reader left
 
 
 class CommandError(NmtError):
@@ -59,40 +62,6 @@ def _add_corpus_arguments(parser):
                         "file (default: $SPA_ENG_PATH, the Keras cache, else download)")
     parser.add_argument("--skip-bad-lines", action="store_true",
                         help="skip malformed corpus lines (and report how many) instead of failing")
-
-
-def _add_decoding_arguments(parser):
-    parser.add_argument("--decode", choices=STRATEGIES, default="greedy",
-                        help="decoding strategy")
-    parser.add_argument("--num-beams", type=int, default=4, help="beams for --decode beam")
-    parser.add_argument("--alpha", type=float, default=0.6,
-                        help="GNMT length penalty for --decode beam (0 = none)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="for --decode sample")
-    parser.add_argument("--top-k", type=int, default=0, help="for --decode sample (0 = all)")
-    parser.add_argument("--top-p", type=float, default=1.0,
-                        help="for --decode sample: nucleus probability mass (1 = all)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for --decode sample")
-    parser.add_argument("--batch-size", type=int, default=256, help="sentences decoded at once")
-
-
-def _decoding_options(args):
-    """The decoding options, checked (call before loading a model: errors come at once)."""
-    if args.batch_size < 1:
-        raise CommandError(f"--batch-size {args.batch_size} must be >= 1")
-    if args.top_k < 0:
-        raise CommandError(f"--top-k {args.top_k} must be >= 0")
-    options = {"strategy": args.decode}
-    if args.decode == "sample":
-        if not args.temperature > 0:
-            raise CommandError(f"--temperature {args.temperature} must be > 0")
-        if not 0 < args.top_p <= 1:
-            raise CommandError(f"--top-p {args.top_p} must be in (0, 1]")
-        options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
-    elif args.decode == "beam":
-        if args.num_beams < 1:
-            raise CommandError(f"--num-beams {args.num_beams} must be >= 1")
-        options.update(num_beams=args.num_beams, alpha=args.alpha)
-    return options
 
 
 def build_parser():
@@ -129,7 +98,7 @@ def build_parser():
     translate.add_argument("--run", required=True, help="run folder")
     translate.add_argument("sentences", nargs="*", help="sentences (default: --input or stdin)")
     translate.add_argument("--input", help="file with one English sentence per line ('-' = stdin)")
-    _add_decoding_arguments(translate)
+    add_config_arguments(translate, Decoding)
     translate.add_argument("--plot-attention", metavar="DIR",
                            help="save one cross-attention heatmap PNG per sentence in DIR")
     translate.add_argument("--head", type=int, help="plot this attention head (default: mean)")
@@ -137,10 +106,14 @@ def build_parser():
     evaluate = command("evaluate", "accuracy, BLEU and chrF on the test split")
     evaluate.add_argument("--run", required=True, help="run folder")
     _add_corpus_arguments(evaluate)
-    _add_decoding_arguments(evaluate)
+    add_config_arguments(evaluate, Decoding)
     evaluate.add_argument("--limit", type=int, default=0, help="score only the first N sources")
     evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
     evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
+    evaluate.add_argument("--any-corpus", action="store_true",
+                          help="score on a corpus whose split is not the run's (the test "
+                          "sentences may have been trained on); the report says so and goes "
+                          "to RUN/eval_SPLIT_other-corpus.json")
 
     compare = command("compare", "compare trained runs (or train gru, rnn, transformer first) "
                       "in a report")
@@ -158,6 +131,9 @@ def build_parser():
     compare.add_argument("--steps-per-epoch", type=int, help="with --train: cap batches per epoch")
     compare.add_argument("--out", required=True, help="report folder")
     compare.add_argument("--corpus", help="corpus file (default: $SPA_ENG_PATH, cache, download)")
+    compare.add_argument("--any-corpus", action="store_true",
+                         help="compare on a corpus whose split is not the runs' (the report "
+                         "says so)")
     compare.add_argument("--limit", type=int, default=0, help="score only the first N test sources")
     compare.add_argument("--num-beams", type=int, default=4, help="beams for the beam-search scores")
 
@@ -207,33 +183,28 @@ def _read_inputs(args):
         if args.input:
             raise CommandError("give sentences or --input, not both")
         return list(args.sentences)
-    if args.input and args.input != "-":
-        if not os.path.isfile(args.input):
-            raise CommandError(f"{args.input}: input file not found")
-        with open(args.input, encoding="utf-8-sig") as f:
-            text = f.read()
-    else:
-        text = sys.stdin.read()
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+    return read_lines(args.input)
 
 
 def cmd_translate(args):
-    options = _decoding_options(args)
+    decoding = decoding_from_arguments(args)
+    if args.plot_attention and os.path.exists(args.plot_attention) and \
+            not os.path.isdir(args.plot_attention):
+        raise CommandError(f"--plot-attention {args.plot_attention}: is a file; give a folder")
     sentences = _read_inputs(args)
     translator = Translator.load(args.run)
+    options = decoding.options()
     if options.get("top_k", 0) > translator.target_tokenizer.vocab_size:
-        raise CommandError(f"--top-k {args.top_k} is larger than the vocabulary "
+        raise CommandError(f"--top-k {decoding.top_k} is larger than the vocabulary "
                            f"({translator.target_tokenizer.vocab_size:,})")
     for i in translator.overlong(sentences):
         unit = "words" if translator.config.tokenizer == "word" else "tokens"
         print(f"warning: input line {i + 1} is longer than {translator.config.sequence_length} "
               f"{unit} and was truncated", file=sys.stderr)
-    outputs, ids = translator.translate(sentences, batch_size=args.batch_size, seed=args.seed,
-                                        return_ids=True, **options)
+    outputs, ids = translator.translate(sentences, batch_size=decoding.batch_size,
+                                        seed=decoding.seed, return_ids=True, **options)
     sys.stdout.write("".join(line + "\n" for line in outputs))
+    sys.stdout.flush()
     if args.plot_attention:
         for i, (sentence, row) in enumerate(zip(sentences, ids)):
             if row is None:
@@ -252,7 +223,7 @@ def cmd_translate(args):
 
 
 def cmd_evaluate(args):
-    options = _decoding_options(args)
+    decoding = decoding_from_arguments(args)
     if args.limit < 0:
         raise CommandError(f"--limit {args.limit} must be >= 0")
     translator = Translator.load(args.run)
@@ -261,12 +232,14 @@ def cmd_evaluate(args):
         config.corpus = args.corpus
     if args.skip_bad_lines:
         config.skip_bad_lines = True
-    splits = prepare_splits(config)
-    pairs = getattr(splits, args.split_name)
-    report = evaluate_translator(translator, pairs, limit=args.limit, batch_size=args.batch_size,
-                                 progress=sys.stdout.isatty(), seed=args.seed, **options)
+    pairs, same_split = held_out_pairs(args.run, config, args.split_name,
+                                       any_corpus=args.any_corpus)
+    report = evaluate_translator(translator, pairs, limit=args.limit,
+                                 batch_size=decoding.batch_size, progress=sys.stdout.isatty(),
+                                 seed=decoding.seed, **decoding.options())
     report["run"] = args.run
     report["split"] = args.split_name
+    report["corpus_split_is_the_runs"] = same_split
     rows = [("masked accuracy", f"{report['masked_accuracy']:.4f}"), ("loss", f"{report['loss']:.4f}"),
             ("BLEU", f"{report['bleu']:.2f}"), ("chrF", f"{report['chrf']:.2f}"),
             ("BLEU as-is (13a)", f"{report['bleu_as_is']:.2f}"),
@@ -282,9 +255,12 @@ def cmd_evaluate(args):
         print(f"    {bucket:6s} {entry['sources']:>7,} sources  {scores}")
     for example in report["examples"][:3]:
         print(f"  {example['source']!r} -> {example['translation']!r}")
-    path = args.json or os.path.join(args.run, f"eval_{args.split_name}.json")
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2, ensure_ascii=False)
+    if same_split is False:
+        print("  note: this corpus does not give the split the run was trained on "
+              "(--any-corpus); these scores are not the run's held-out scores")
+    suffix = "_other-corpus" if same_split is False else ""
+    path = args.json or os.path.join(args.run, f"eval_{args.split_name}{suffix}.json")
+    write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"report written to {path}")
 
 
@@ -293,7 +269,7 @@ def cmd_compare(args):
         raise CommandError("give either --runs RUN [RUN ...] or --train")
     if args.runs:
         compare_runs(args.runs, args.out, corpus=args.corpus, limit=args.limit,
-                     num_beams=args.num_beams)
+                     num_beams=args.num_beams, any_corpus=args.any_corpus)
         return
     models = [m for m in args.models.split(",") if m]
     unknown = [m for m in models if m not in MODEL_ORDER]
@@ -323,8 +299,17 @@ COMMANDS = {"data": cmd_data, "train": cmd_train, "translate": cmd_translate,
 def main(argv=None):
     args = build_parser().parse_args(argv)
     _quiet_tensorflow()
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        print(f"nmt {args.command}: error: standard output is closed", file=sys.stderr)
+        return EXIT_USAGE
     try:
         COMMANDS[args.command](args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`nmt translate ... | head -1`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except NmtError as error:
         if os.environ.get("NMT_DEBUG"):
             raise

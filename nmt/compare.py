@@ -14,7 +14,6 @@ Example:
 ['a', 'a b c d']
 """
 
-import csv
 import json
 import os
 import statistics
@@ -25,26 +24,17 @@ import numpy as np
 from data.corpus import group_references
 from models.registry import MODEL_CHOICES, MODELS, parameter_parts
 from nmt.config import resolve_config
-from nmt.evaluation import evaluate_translator
+from nmt.evaluation import evaluate_translator, held_out_pairs
 from nmt.plotting import plot_attention
-from nmt.runs import HISTORY_FILE, RunError, read_state
+from nmt.runs import RunError, read_history, read_state, write_text
 from nmt.scoring import LENGTH_BUCKETS, bucket_name
-from nmt.training import prepare_splits, train
+from nmt.training import train
 from nmt.translator import Translator
 
 # Config fields that must agree for runs to be compared on the same test set (runs trained by
 # this version also record a fingerprint of their exact split, which is checked first).
 SPLIT_FIELDS = ("split", "seed", "val_fraction", "test_fraction", "max_pairs")
 MODEL_ORDER = MODEL_CHOICES  # the report's default order
-
-
-def read_history(run):
-    path = os.path.join(run, HISTORY_FILE)
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                for row in csv.DictReader(f)]
 
 
 def training_speed(history, state):
@@ -82,7 +72,7 @@ def _name(run):
     return os.path.basename(os.path.normpath(run))
 
 
-def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True):
+def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True, any_corpus=False):
     """Evaluate every run on the shared test split and write the report into `out`."""
     if not runs:
         raise RunError("compare needs at least one run folder")
@@ -103,7 +93,8 @@ def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True):
     if corpus:
         first.corpus = corpus
     os.makedirs(out, exist_ok=True)
-    test = prepare_splits(first, verbose=verbose).test
+    test, same_split = held_out_pairs(runs[0], first, "test", any_corpus=any_corpus,
+                                      verbose=verbose)
     grouped = group_references(test)
     sources = list(grouped)[: limit or None]
     kept = set(sources)
@@ -141,12 +132,10 @@ def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True):
     report = {"test_sources": len(sources), "test_pairs": len(test), "num_beams": num_beams,
               "split": {f: getattr(first, f) for f in SPLIT_FIELDS},
               "sentences": [{"source": s, "references": grouped[s]} for s in showcase],
-              "runs": results}
+              "runs": results, "corpus_split_is_the_runs": same_split}
     figures = write_figures(report, translators, showcase, out)
-    with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump(report, f, indent=2, ensure_ascii=False)
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(render_markdown(report, figures))
+    write_text(os.path.join(out, "report.json"), json.dumps(report, indent=2, ensure_ascii=False))
+    write_text(os.path.join(out, "report.md"), render_markdown(report, figures))
     if verbose:
         print(summary_table(report))
         print(f"report written to {os.path.join(out, 'report.md')}")
@@ -240,6 +229,9 @@ def render_markdown(report, figures):
            f"Test set: {report['test_sources']:,} English sources ({report['test_pairs']:,} pairs), "
            f"split '{split['split']}' with seed {split['seed']}; every source is scored against all "
            "of its reference translations (sacrebleu, book-normalised: lowercase, no punctuation).",
+           *(["", "**Another corpus than the runs' (`--any-corpus`): its test sentences may have "
+               "been trained on; these are not held-out scores.**"]
+             if report.get("corpus_split_is_the_runs") is False else []),
            "", "## Summary", "", summary_table(report), "",
            "Masked accuracy is next-token accuracy with teacher forcing over real target tokens. "
            "Sentences/s: batched greedy decoding of the whole test set; latency: one sentence "

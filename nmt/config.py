@@ -33,6 +33,7 @@ from data.corpus import SPLIT_MODES
 from data.errors import NmtError
 from data.pipeline import BATCHING_CHOICES
 from data.tokenizers import TOKENIZER_CHOICES
+from models.decoding import STRATEGIES
 from models.optimizers import OPTIMIZERS
 from models.registry import MODEL_CHOICES, MODELS
 from models.schedules import SCHEDULE_CHOICES
@@ -49,12 +50,13 @@ GROUPS = {
     "training": "how it learns (a resume must use the same values, except --epochs and "
                 "--budget-minutes, which may grow)",
     "runtime": "how the run executes, not what it learns (a resume may change these)",
+    "decoding": "how each next token is picked from the model's logits",
 }
 EARLY_STOPPING_METRIC_CHOICES = ("loss", "bleu")
 
 
 def option(default, help, group, choices=None, minimum=None, above=None, below=None,
-           resumable=False, metavar=None):
+           maximum=None, resumable=False, metavar=None):
     """A config field: its default and its declaration (help, group, accepted values).
 
     Args:
@@ -65,6 +67,7 @@ def option(default, help, group, choices=None, minimum=None, above=None, below=N
         minimum: number or None. Lowest accepted value (inclusive).
         above: number or None. Values must be greater than this.
         below: number or None. Values must be lower than this.
+        maximum: number or None. Highest accepted value (inclusive).
         resumable: bool. A resume may change it (train longer).
         metavar: str or None. The value's name in `-h` (default: N, X or TEXT by type).
     """
@@ -72,6 +75,7 @@ def option(default, help, group, choices=None, minimum=None, above=None, below=N
         raise ValueError(f"group={group!r} is not one of {tuple(GROUPS)}")
     return dataclasses.field(default=default, metadata=dict(
         help=help, group=group, choices=choices, minimum=minimum, above=above, below=below,
+        maximum=maximum,
         resumable=resumable, metavar=metavar))
 
 
@@ -237,9 +241,43 @@ class Config:
                  "no training data: their sum must be below 1")
 
 
-def declared_fields():
-    """The fields of `Config` that carry a declaration (all but the `preset` bookkeeping)."""
-    return [field for field in dataclasses.fields(Config) if field.metadata.get("group")]
+@dataclasses.dataclass
+class Decoding:
+    """How `translate`, `evaluate` and `compare` pick each next token (`models.decoding`)."""
+
+    decode: str = option("greedy", "greedy: the most likely token | sample: a random draw | "
+                         "beam: beam search", "decoding", choices=STRATEGIES)
+    num_beams: int = option(4, "beams for --decode beam", "decoding", minimum=1)
+    alpha: float = option(0.6, "GNMT length penalty for --decode beam (0 = none)", "decoding",
+                          minimum=0.0)
+    temperature: float = option(1.0, "for --decode sample: the logits are divided by it",
+                                "decoding", above=0.0)
+    top_k: int = option(0, "for --decode sample: draw from the K most likely tokens (0 = all)",
+                        "decoding", minimum=0)
+    top_p: float = option(1.0, "for --decode sample: draw from the most likely tokens that hold "
+                          "this much probability (1 = all)", "decoding", above=0.0, maximum=1.0)
+    seed: int = option(0, "random seed for --decode sample", "decoding", minimum=0)
+    batch_size: int = option(256, "sentences decoded at once", "decoding", minimum=1)
+
+    def validate(self):
+        for field in declared_fields(Decoding):
+            check_value(field, getattr(self, field.name))
+        return self
+
+    def options(self):
+        """The keyword arguments of `Translator.translate` for this strategy."""
+        options = {"strategy": self.decode}
+        if self.decode == "sample":
+            options.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        elif self.decode == "beam":
+            options.update(num_beams=self.num_beams, alpha=self.alpha)
+        return options
+
+
+def declared_fields(cls=None):
+    """The fields of `cls` (default `Config`) that carry a declaration (all but `Config.preset`,
+    bookkeeping)."""
+    return [field for field in dataclasses.fields(cls or Config) if field.metadata.get("group")]
 
 
 def check_value(field, value):
@@ -261,18 +299,20 @@ def check_value(field, value):
         raise ConfigError(f"{name} must be a {kind.__name__}")
     if meta["choices"] is not None and value not in meta["choices"]:
         raise ConfigError(f"{name} is not one of {meta['choices']}")
-    low, above, below = meta["minimum"], meta["above"], meta["below"]
+    low, above, below, high = meta["minimum"], meta["above"], meta["below"], meta["maximum"]
     if (low is not None and value < low) or (above is not None and value <= above) or \
-            (below is not None and value >= below):
+            (below is not None and value >= below) or (high is not None and value > high):
         raise ConfigError(f"{name} must be {describe_range(meta)}")
 
 
 def describe_range(meta):
-    """The accepted range of a declaration in words: ">= 1", "in [0, 1)", "> 0"."""
+    """The accepted range of a declaration in words: ">= 1", "in [0, 1)", "> 0", "in (0, 1]"."""
     low = meta["minimum"] if meta["minimum"] is not None else meta["above"]
     opening = "[" if meta["minimum"] is not None else "("
     if meta["below"] is not None:
         return f"in {opening}{low:g}, {meta['below']:g})"
+    if meta["maximum"] is not None:
+        return f"in {opening}{low:g}, {meta['maximum']:g}]"
     if low is None:
         return "any value"
     return f"{'>=' if meta['minimum'] is not None else '>'} {low:g}"
@@ -375,27 +415,31 @@ def _preset_summary(name):
     return ", ".join(entries)
 
 
-def add_config_arguments(parser):
-    """Add one flag per declared field of `Config` to `parser`, in argument groups.
+def add_config_arguments(parser, cls=None):
+    """Add one flag per declared field of `cls` (default `Config`) to `parser`, in groups.
 
-    Each flag defaults to None (not given: the preset's value stays); its help line shows the
-    default and where the presets differ from it.
+    `Config` flags default to None (not given: the preset's value stays); their help line shows
+    the default and where the presets differ from it. Other declarations (`Decoding`) have no
+    presets: their flags default to the declared values.
     """
+    fields = declared_fields(cls)
+    used = {field.metadata["group"] for field in fields}
     groups = {name: parser.add_argument_group(f"{name} options", description)
-              for name, description in GROUPS.items()}
-    for field in declared_fields():
+              for name, description in GROUPS.items() if name in used}
+    for field in fields:
         meta = field.metadata
-        presets = _preset_summary(field.name)
+        presets = _preset_summary(field.name) if cls in (None, Config) else ""
+        default = None if cls in (None, Config) else field.default
         text = (f"{meta['help']} (default: {_shown(field.default)}"
                 + (f"; presets: {presets}" if presets else "") + ")")
         text = text.replace("%", "%%")
         kind = field.type
         group = groups[meta["group"]]
         if kind is bool:
-            group.add_argument(flag(field.name), dest=field.name, default=None,
+            group.add_argument(flag(field.name), dest=field.name, default=default,
                                action=argparse.BooleanOptionalAction, help=text)
         else:
-            group.add_argument(flag(field.name), dest=field.name, default=None,
+            group.add_argument(flag(field.name), dest=field.name, default=default,
                                type=_number(kind) if kind in (int, float) else kind,
                                choices=meta["choices"], help=text,
                                metavar=None if meta["choices"] else meta["metavar"] or METAVARS[kind])
@@ -415,6 +459,12 @@ def _number(kind):
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def decoding_from_arguments(args):
+    """The validated `Decoding` of parsed flags (from `add_config_arguments(parser, Decoding)`)."""
+    return Decoding(**{field.name: getattr(args, field.name)
+                       for field in declared_fields(Decoding)}).validate()
 
 
 def config_from_arguments(args, preset):

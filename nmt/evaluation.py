@@ -12,13 +12,42 @@ Example:
 (2, 3, ['1-5', '11-15', '16+', '6-10'])
 """
 
+import os
+import sys
 import time
 
 from data.corpus import group_references
 from data.pipeline import make_dataset
 from data.vectorize import normalize_like_book
 from nmt.scoring import book_normalised, corpus_scores, scores_by_length
-from nmt.training import compile_model
+from nmt.runs import RunError, read_state
+from nmt.training import compile_model, prepare_splits, splits_sha256
+
+
+def held_out_pairs(run, config, split_name="test", any_corpus=False, verbose=True):
+    """The run's "val" or "test" pairs, from the corpus `config` names, checked to be the run's.
+
+    The split of the corpus loaded now must have the fingerprint the run recorded at training
+    (`train_state.json`), or the scores would not be held-out scores; with `any_corpus` another
+    corpus is accepted. A corpus path that no longer exists (a run moved to another machine) is
+    looked for in the usual places ($SPA_ENG_PATH, the Keras cache); the fingerprint decides.
+
+    Returns:
+        (pairs, same_split): same_split is True, False (another corpus, `any_corpus`), or None
+        (a run too old to have recorded its split).
+    """
+    if config.corpus and not os.path.isfile(config.corpus):
+        print(f"note: {config.corpus} (the run's corpus) is not there; looking for the corpus "
+              "in the usual places", file=sys.stderr)
+        config.corpus = ""
+    splits = prepare_splits(config, verbose=verbose)
+    expected = (read_state(run) or {}).get("split_sha256")
+    same_split = None if expected is None else splits_sha256(splits) == expected
+    if same_split is False and not any_corpus:
+        raise RunError(f"{run}: this corpus does not give the split the run was trained on, so "
+                       "its held-out sentences may have been trained on; use the run's corpus, "
+                       "or --any-corpus to score anyway")
+    return getattr(splits, split_name), same_split
 
 
 def masked_accuracy(translator, pairs, batch_size=256):

@@ -22,28 +22,29 @@ Example:
 
 import dataclasses
 import hashlib
+import math
 import os
 import random
-import shutil
-import time
 import warnings
 
 import keras
-import numpy as np
-import tensorflow as tf  # noqa: F401  (tf.data pipelines)
 
-from data.corpus import load_corpus, split_corpus
+from data.corpus import CorpusError, load_corpus, split_corpus
 from data.pipeline import count_target_tokens, make_dataset
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
 from models.registry import parameter_parts
 from models.schedules import learning_rate
 from models.token_selection import build_training_model
-from nmt.callbacks import AverageLastEpochs, EpochTimer, TimeBudget, ValidationBleu
+from nmt.callbacks import (AverageLastEpochs, EpochCheckpoint, EpochTimer, TimeBudget,
+                           ValidationBleu)
 from nmt.config import ConfigError, resolve_config, resume_differences  # noqa: F401
 from nmt.hardware import get_strategy, resolve_jit_compile, resolve_precision
-from nmt.runs import (BACKUP_DIR, CONFIG_FILE, HISTORY_FILE, RunError, backup_epoch,
-                      count_history_rows, load_config, read_state, write_state)
+from nmt.runs import (BACKUP_DIR, CONFIG_FILE, MODEL_FILE, RunError, check_output_folder, clear_run_folder,
+                      folder_entries,
+                      load_backup, load_config, load_final, locked, mark_run_folder, read_history,
+                      read_state, remove, save_config, save_final, write_file, write_history,
+                      write_state)
 from nmt.translator import Translator, make_tokenizers, read_tokenizers
 
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.
@@ -78,13 +79,19 @@ def splits_sha256(splits):
     return digest.hexdigest()
 
 
-def splits_sha256(splits):
-    """A fingerprint of the exact train/val/test pairs (to check two runs share a split)."""
-    digest = hashlib.sha256()
-    for name in ("train", "val", "test"):
-        for english, spanish in getattr(splits, name):
-            digest.update(f"{name}\t{english}\t{spanish}\n".encode())
-    return digest.hexdigest()
+def check_splits(splits, config):
+    """Raise `CorpusError` when a split is empty: the corpus is too small for this split."""
+    empty = [name for name in ("train", "val", "test") if not getattr(splits, name)]
+    if not empty:
+        return
+    unit = "English sentences" if config.split == "source" else "pairs"
+    # int(fraction * n) must be >= 1 for validation and test.
+    needed = max(math.ceil(1 / config.val_fraction - 1e-9), math.ceil(1 / config.test_fraction - 1e-9))
+    raise CorpusError(f"the corpus is too small: its {', '.join(empty)} split is empty (sizes "
+                      + ", ".join(f"{name} {n:,}" for name, n in splits.sizes().items())
+                      + f" pairs); with --val-fraction {config.val_fraction:g} and "
+                      f"--test-fraction {config.test_fraction:g} at least {needed} {unit} are "
+                      "needed")
 
 
 def compile_model(model, config, token_loss=False, total_steps=None):
@@ -118,12 +125,13 @@ def compile_model(model, config, token_loss=False, total_steps=None):
     )
 
 
-def _use_best_of_average(model, translator, averager, val_ds, history, say):
-    """Replace the final weights by the average of the last epochs' when its val loss is lower.
+def _use_best_of_average(model, translator, averager, val_ds, last_loss, say):
+    """Replace the final weights by the average of the last epochs' when its val loss is lower
+    than `last_loss` (the last epoch's).
 
     Returns a summary for train_state.json.
     """
-    last_loss = float(history.history["val_loss"][-1])
+    last_loss = float(last_loss)
     if len(averager.snapshots) < 2:
         return {"epochs": len(averager.snapshots), "used": "last", "val_loss_last": last_loss}
     final = translator.model.get_weights()
@@ -154,23 +162,17 @@ def _batches_per_epoch(config, train_pairs):
     return -(-train_pairs // batch)
 
 
-def _batches_per_epoch(config, train_pairs):
-    """Training steps in one epoch (for a cosine schedule's length): `steps_per_epoch`, or the
-    number of batches (an estimate with a token budget, whose batch sizes vary by bucket)."""
-    if config.steps_per_epoch:
-        return config.steps_per_epoch
-    batch = config.batch_size
-    if config.max_tokens:
-        batch = max(1, config.max_tokens // 10)  # about 10 tokens per padded sentence here
-    return -(-train_pairs // batch)
-
-
 def _check_resume(config, out_dir, overwrite):
-    """Decide between a new run and a resume; return True when resuming."""
-    if overwrite and os.path.isdir(out_dir):
-        if os.listdir(out_dir) and not os.path.isfile(os.path.join(out_dir, CONFIG_FILE)):
-            raise RunError(f"{out_dir}: not a run folder (no {CONFIG_FILE}); refusing to delete it")
-        shutil.rmtree(out_dir)
+    """Prepare the (locked) run folder; return True when resuming an unfinished run there.
+
+    A new run needs a missing or empty folder; `overwrite` empties a run folder first (and only
+    a run folder). A finished run is not retrained without `overwrite`; an unfinished one resumes
+    when its settings are those of `config` (`resume_differences`).
+    """
+    check_output_folder(out_dir)
+    if overwrite and folder_entries(out_dir):
+        clear_run_folder(out_dir)
+    mark_run_folder(out_dir)
     if not os.path.isfile(os.path.join(out_dir, CONFIG_FILE)):
         return False
     state = read_state(out_dir) or {}
@@ -184,20 +186,41 @@ def _check_resume(config, out_dir, overwrite):
 
 
 def train(config, out_dir, overwrite=False, verbose=1, splits=None):
-    """Train `config` into `out_dir` (resuming an interrupted run there); return the Translator."""
+    """Train `config` into `out_dir` (resuming an interrupted run there); return the Translator.
+
+    One training at a time writes a run folder (a second one fails at once), and a kill at any
+    instant, followed by the same call, ends with the requested epochs, each once in history.csv.
+    """
     config.validate()
+    check_output_folder(out_dir)
+    with locked(out_dir):
+        return _train(config, out_dir, overwrite, verbose, splits)
+
+
+def _restore(model, path):
+    """Load a backup's weights (and optimizer state) into the compiled training `model`."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+
+
+def _train(config, out_dir, overwrite, verbose, splits):
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    if config.corpus:  # found again from any working directory
+        config = dataclasses.replace(config, corpus=os.path.abspath(config.corpus))
     say = print if verbose else (lambda *args, **kwargs: None)
     resuming = _check_resume(config, out_dir, overwrite)
-    os.makedirs(out_dir, exist_ok=True)
     say(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
     say(config.to_json())
     keras.utils.set_random_seed(config.seed)
+    backup = load_backup(out_dir) if resuming else None
+    final = load_final(out_dir) if resuming else None
     # A resumed run continues at this epoch; shuffling and dropout draw from seed + epoch, so
     # the resumed epochs do not replay the first epochs' order.
-    resumed_epoch = backup_epoch(out_dir) if resuming else 0
+    resumed_epoch = backup["epoch"] if backup else 0
 
     splits = splits or prepare_splits(config, verbose=bool(verbose))
+    check_splits(splits, config)
     if resuming:
         source_tok, target_tok = read_tokenizers(config, out_dir)
     else:
@@ -223,22 +246,64 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
         keras.config.set_dtype_policy(previous_policy)
     if strategy.num_replicas_in_sync > 1:
         say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas, "
-              f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
-    translator.save_vocabularies(out_dir)
-    write_state(out_dir, completed=False)
-    if resumed_epoch:
-        keras.utils.set_random_seed(config.seed + resumed_epoch)
-        say(f"continuing after epoch {resumed_epoch}")
+            f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
+    fingerprint = splits_sha256(splits)
+    if not resuming:
+        translator.save_vocabularies(out_dir)
+        write_state(out_dir, completed=False, split_sha256=fingerprint)
+    elif (read_state(out_dir) or {}).get("split_sha256", fingerprint) != fingerprint:
+        raise RunError(f"{out_dir}: the corpus now gives another split than the one this run "
+                       "started on; resume with the same corpus file, or --overwrite")
+    elif load_config(out_dir) != config:  # runtime settings changed: record what runs now
+        save_config(out_dir, config)
 
     counts = parameter_parts(translator.model)
     unit = "words" if config.tokenizer == "word" else "tokens"
     say(f"vocabulary: English {source_tok.vocab_size:,}, Spanish {target_tok.vocab_size:,} {unit}")
     say(f"parameters: {counts['total']:,} ("
         + ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total") + ")")
-
     train_src, train_tgt = translator.vectorize(splits.train)
+    rows = list((backup or {}).get("history") or read_history(out_dir)[:resumed_epoch])
+    extra = {}
+    if final is not None:  # killed after training, before model.keras was written
+        weights, extra = final
+        translator.model.load_weights(weights)
+        rows = extra.pop("history")
+        say("training had finished; saving its final model")
+    else:
+        if backup:
+            _restore(model, backup["weights"])
+            write_history(out_dir, rows)  # drop rows of epochs after the backup
+            keras.utils.set_random_seed(config.seed + resumed_epoch)
+            say(f"continuing after epoch {resumed_epoch}")
+        extra = _fit(config, out_dir, translator, model, splits, train_src, train_tgt,
+                     rows, resumed_epoch, verbose, say)
+        save_final(out_dir, translator.model, dict(extra, history=rows))
+    write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
+    final_metrics = {k: v for k, v in rows[-1].items() if k != "epoch"}
+    seconds = sum(row.get("epoch_seconds", 0.0) for row in rows)
+    steps = config.steps_per_epoch or None
+    # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
+    # full epoch (with `steps_per_epoch`, that cap).
+    tokens = count_target_tokens(train_tgt)
+    write_state(out_dir, completed=True, train_seconds=round(seconds, 1),
+                final_metrics=final_metrics, parameters=counts, epochs_run=len(rows),
+                target_tokens_per_batch=round(tokens * config.batch_size / len(train_tgt), 2),
+                batches_per_epoch=steps or -(-len(train_tgt) // config.batch_size),
+                split_sha256=fingerprint, **extra)
+    remove(os.path.join(out_dir, BACKUP_DIR))
+    say(f"trained in {seconds / 60:.1f} min (training time, validation excluded); "
+        + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final_metrics.items())))
+    say(f"saved to {out_dir}")
+    return translator
+
+
+def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows, resumed_epoch,
+         verbose, say):
+    """Run `model.fit` from `resumed_epoch`; leave the final weights in `translator.model` and
+    return what train_state.json records about how they were chosen."""
     val_src, val_tgt = translator.vectorize(splits.val)
-    xla = resolve_jit_compile(config.jit_compile, config.strategy)  # XLA compiles per shape: pad to a few bucket lengths
+    xla = resolve_jit_compile(config.jit_compile, config.strategy)  # XLA compiles per shape
     train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
                             shuffle=True, seed=config.seed + resumed_epoch,
                             pad_to_bucket_boundary=xla, loss_mask=config.select_tokens,
@@ -250,15 +315,15 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     if steps:
         train_ds = train_ds.repeat()
     say(f"real target tokens: train {count_target_tokens(train_tgt):,}, "
-          f"val {count_target_tokens(val_tgt):,}")
+        f"val {count_target_tokens(val_tgt):,}")
 
+    checkpoint = EpochCheckpoint(out_dir, rows)
     callbacks = [
-        EpochTimer(),  # first, so the loggers below see epoch_seconds
-        # Then val_bleu, so the loggers and early stopping see it.
+        EpochTimer(),  # first, so the callbacks below see epoch_seconds
+        # Then val_bleu, so the checkpoint's history and early stopping see it.
         *([ValidationBleu(translator, splits.val, config.val_bleu_sources)]
           if config.val_bleu_sources else []),
-        keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
-        keras.callbacks.CSVLogger(os.path.join(out_dir, HISTORY_FILE), append=resuming),
+        checkpoint,
         keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
     ]
@@ -274,28 +339,31 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
             mode="max" if config.early_stopping_metric == "bleu" else "min",
             patience=config.early_stopping, restore_best_weights=True,
             verbose=1 if verbose else 0))
-    started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                                   steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-                                   shuffle=False)  # the dataset reshuffles itself each epoch
-    seconds = time.time() - started
-    if any(not np.isfinite(v) for v in history.history.get("loss", [])):
-        raise RuntimeError("training stopped: the loss became NaN")
-    extra = {}
+    if resumed_epoch < config.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                  initial_epoch=resumed_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                  verbose=verbose, shuffle=False)  # the dataset reshuffles itself each epoch
+    if checkpoint.nan_epoch is not None:
+        _stop_on_nan(out_dir, translator, model, checkpoint.nan_epoch, rows)
     if averager is not None:
-        extra["checkpoint_average"] = _use_best_of_average(model, translator, averager, val_ds,
-                                                           history, say)
-    translator.save(out_dir)
-    final = {k: float(v[-1]) for k, v in history.history.items()}
-    # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
-    # full epoch (with `steps_per_epoch`, that cap).
-    tokens = count_target_tokens(train_tgt)
-    write_state(out_dir, completed=True, train_seconds=round(seconds, 1), final_metrics=final,
-                 parameters=counts, epochs_run=count_history_rows(out_dir),
-                 target_tokens_per_batch=round(tokens * config.batch_size / len(train_tgt), 2),
-                 batches_per_epoch=steps or -(-len(train_tgt) // config.batch_size),
-                 split_sha256=splits_sha256(splits), **extra)
-    say(f"trained in {seconds / 60:.1f} min; "
-          + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
-    say(f"saved to {out_dir}")
-    return translator
+        return {"checkpoint_average": _use_best_of_average(
+            model, translator, averager, val_ds, rows[-1]["val_loss"], say)}
+    return {}
+
+
+def _stop_on_nan(out_dir, translator, model, nan_epoch, rows):
+    """The loss became NaN in epoch `nan_epoch` (0-based): keep the last good epoch's weights as
+    the run's model, or nothing when no epoch finished; either way, say so as a `RunError`."""
+    backup = load_backup(out_dir)
+    if backup is None:
+        raise RunError(f"{out_dir}: the loss became NaN in epoch 1, before any epoch finished; "
+                       "nothing was saved (try a lower --learning-rate)")
+    _restore(model, backup["weights"])
+    write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
+    write_state(out_dir, completed=True, epochs_run=len(rows),
+                stopped=f"the loss became NaN in epoch {nan_epoch + 1}",
+                final_metrics={k: v for k, v in rows[-1].items() if k != "epoch"})
+    remove(os.path.join(out_dir, BACKUP_DIR))
+    raise RunError(f"{out_dir}: the loss became NaN in epoch {nan_epoch + 1}; training stopped "
+                   f"and the model of epoch {backup['epoch']} was saved (try a lower "
+                   "--learning-rate)")

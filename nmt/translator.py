@@ -17,18 +17,19 @@ Example:
 """
 
 import os
+import zipfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data.tokenizers import learn_tokenizers, load_tokenizers
+from data.tokenizers import learn_tokenizers, tokenizer_class
 from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
 from models.decoding import decode
 from models.registry import MODELS
 from nmt.hardware import resolve_precision
-from nmt.runs import (MODEL_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, RunError, check_run_files,
-                      load_config, save_config)
+from nmt.runs import (CONFIG_FILE, MODEL_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, RunError,
+                      check_run_files, load_config, save_config, write_file)
 
 
 def build_model(config, source_vocab_size=None, target_vocab_size=None):
@@ -53,12 +54,18 @@ def make_tokenizers(config, train_pairs):
 
 
 def read_tokenizers(config, folder):
-    """The English and Spanish tokenizers saved in a run folder."""
-    try:
-        return load_tokenizers(config.tokenizer, os.path.join(folder, SOURCE_VOCAB_FILE),
-                               os.path.join(folder, TARGET_VOCAB_FILE), config.sequence_length)
-    except (OSError, ValueError) as error:
-        raise RunError(f"{folder}: its vocabulary files cannot be read ({error})") from None
+    """The English and Spanish tokenizers saved in a run folder (a file that is missing or not
+    a vocabulary of `config.tokenizer` is a `RunError` naming it)."""
+    tokenizers = []
+    for name, length, language in ((SOURCE_VOCAB_FILE, config.sequence_length, "english"),
+                                   (TARGET_VOCAB_FILE, config.sequence_length + 1, "spanish")):
+        path = os.path.join(folder, name)
+        try:
+            tokenizers.append(tokenizer_class(config.tokenizer).load(path, length, language))
+        except (OSError, ValueError) as error:
+            raise RunError(f"{path}: not a {config.tokenizer} vocabulary that this run can use "
+                           f"({error})") from None
+    return tuple(tokenizers)
 
 
 class Translator:
@@ -87,15 +94,17 @@ class Translator:
     # Saving and loading.
 
     def save(self, folder):
+        """Write the run files (each crash-safe: a temporary file, then a rename)."""
         os.makedirs(folder, exist_ok=True)
         self.save_vocabularies(folder)
-        self.model.save(os.path.join(folder, MODEL_FILE))
+        write_file(os.path.join(folder, MODEL_FILE), self.model.save)
 
     def save_vocabularies(self, folder):
-        """Write config.json and both vocabulary files (the model is written by `save`)."""
+        """Write both vocabulary files, then config.json (whose presence marks a run that has
+        started: a resume needs the vocabularies); the model is written by `save`."""
+        write_file(os.path.join(folder, SOURCE_VOCAB_FILE), self.source_tokenizer.save)
+        write_file(os.path.join(folder, TARGET_VOCAB_FILE), self.target_tokenizer.save)
         save_config(folder, self.config)
-        self.source_tokenizer.save(os.path.join(folder, SOURCE_VOCAB_FILE))
-        self.target_tokenizer.save(os.path.join(folder, TARGET_VOCAB_FILE))
 
     @classmethod
     def load(cls, folder):
@@ -113,11 +122,15 @@ class Translator:
             model = build_model(config, source.vocab_size, target.vocab_size)
         finally:
             keras.config.set_dtype_policy(previous_policy)
+        path = os.path.join(folder, MODEL_FILE)
+        if not zipfile.is_zipfile(path):
+            raise RunError(f"{path}: damaged or not a Keras model file (was it cut short?); "
+                           "train the run again")
         try:
-            model.load_weights(os.path.join(folder, MODEL_FILE))
-        except ValueError as error:
-            raise RunError(f"{folder}: {MODEL_FILE} does not match config.json and the "
-                           f"vocabulary files ({str(error).splitlines()[0]})") from None
+            model.load_weights(path)
+        except (ValueError, KeyError) as error:
+            raise RunError(f"{path}: does not match {CONFIG_FILE} and the vocabulary files "
+                           f"({str(error).splitlines()[0]})") from None
         return cls(config, model, source, target)
 
     def vectorize(self, pairs):

@@ -171,6 +171,13 @@ def synthetic_corpus(tmp_path):
     """Path of a 400-pair corpus of colour/animal/size phrases and their word-by-word Spanish."""
     from data.corpus import write_pairs
 
+    path = tmp_path / "pairs.tsv"
+    write_pairs(synthetic_pairs(), path)
+    return str(path)
+
+
+def synthetic_pairs():
+    """400 pairs of colour/animal/size phrases and their word-by-word Spanish."""
     words = ["red", "blue", "green", "cat", "dog", "house", "big", "small"]
     spanish = ["rojo", "azul", "verde", "gato", "perro", "casa", "grande", "pequeño"]
     rng = np.random.default_rng(0)
@@ -179,9 +186,7 @@ def synthetic_corpus(tmp_path):
         idx = rng.integers(0, len(words), size=rng.integers(1, 5))
         pairs.append((" ".join(words[i] for i in idx).capitalize() + ".",
                       " ".join(spanish[i] for i in idx).capitalize() + "."))
-    path = tmp_path / "pairs.tsv"
-    write_pairs(pairs, path)
-    return str(path)
+    return pairs
 
 
 def tiny_run_config(corpus, **overrides):

@@ -83,3 +83,72 @@ def test_cli_data_error_is_one_line_and_exit_2(tmp_path):
     result = run_nmt("data", "--corpus", str(bad), "--skip-bad-lines")
     assert result.returncode == 0, result.stderr
     assert "1 bad lines skipped" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    """A tiny run trained in process on a synthetic corpus, and a second corpus that splits
+    differently."""
+    from data.corpus import read_corpus, write_pairs
+    from nmt.training import train
+    from tests.conftest import synthetic_pairs, tiny_run_config
+
+    folder = tmp_path_factory.mktemp("cli")
+    corpus, other = folder / "pairs.tsv", folder / "other.tsv"
+    pairs = synthetic_pairs()
+    write_pairs(pairs, corpus)
+    write_pairs(pairs[:300], other)
+    train(tiny_run_config(str(corpus)), str(folder / "run"), verbose=0)
+    assert read_corpus(str(other)).pairs
+    return str(folder / "run"), str(other)
+
+
+def test_evaluate_refuses_a_corpus_that_is_not_the_runs_unless_asked(synthetic_run, capsys,
+                                                                      tmp_path):
+    import os
+
+    run, other = synthetic_run
+    assert main(["evaluate", "--run", run, "--corpus", other, "--limit", "5"]) == 2
+    assert "does not give the split the run was trained on" in capsys.readouterr().err
+    assert main(["evaluate", "--run", run, "--corpus", other, "--limit", "5",
+                 "--any-corpus"]) == 0
+    assert "not the run's held-out scores" in capsys.readouterr().out
+    assert os.path.isfile(os.path.join(run, "eval_test_other-corpus.json"))
+    assert not os.path.exists(os.path.join(run, "eval_test.json"))
+
+
+def test_decoding_numbers_are_checked_like_every_setting(synthetic_run, capsys):
+    run, _ = synthetic_run
+    assert main(["translate", "--run", run, "--decode", "beam", "--alpha", "nan", "Hi"]) == 2
+    assert capsys.readouterr().err == ("nmt translate: error: alpha=nan (--alpha) must be a "
+                                       "finite number\n")
+    assert main(["translate", "--run", run, "--top-p", "0", "Hi"]) == 2
+    assert "top_p=0.0 (--top-p) must be in (0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_closed_streams_and_a_reader_that_leaves_are_handled_quietly(synthetic_run):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    run, _ = synthetic_run
+    command = f"{sys.executable} -m nmt translate --run {run}"
+    closed_stdin = subprocess.run(["bash", "-c", command + " <&-"], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=300)
+    assert closed_stdin.returncode == 2
+    assert closed_stdin.stderr.strip().splitlines()[-1] == (
+        "nmt translate: error: standard input is closed; give sentences or --input FILE")
+    closed_stdout = subprocess.run(["bash", "-c", command + " 'red cat' >&-"], cwd=ROOT,
+                                   capture_output=True, text=True, timeout=300)
+    assert closed_stdout.returncode == 2
+    assert closed_stdout.stderr.strip().splitlines()[-1] == (
+        "nmt translate: error: standard output is closed")
+    # 3,000 lines into `head -1`: the reader leaves after one line.
+    piped = subprocess.run(["bash", "-c", "set -o pipefail; yes 'red cat' | head -3000 | "
+                            + command + " | head -1"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert piped.stdout.count("\n") == 1
+    assert "Traceback" not in piped.stderr and "Error" not in piped.stderr
+    assert piped.returncode in (0, 141)  # 141: nmt stopped by the closed pipe, quietly

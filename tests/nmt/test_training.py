@@ -56,8 +56,6 @@ def test_wordpiece_run_trains_resumes_its_vocabulary_and_writes_case_and_punctua
 @pytest.mark.parametrize("last_val_loss, expected", [(1e9, "averaged"), (-1.0, "last")])
 def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
         synthetic_corpus, last_val_loss, expected):
-    import types
-
     from nmt.callbacks import AverageLastEpochs
     from nmt.training import _use_best_of_average
 
@@ -73,9 +71,8 @@ def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
     averager.on_epoch_end(0)
     translator.model.set_weights(last)
     averager.on_epoch_end(1)
-    history = types.SimpleNamespace(history={"val_loss": [last_val_loss]})
-    summary = _use_best_of_average(translator.model, translator, averager, val_ds, history,
-                                   lambda *a: None)
+    summary = _use_best_of_average(translator.model, translator, averager, val_ds,
+                                   last_val_loss, lambda *a: None)
     assert summary["used"] == expected and summary["epochs"] == 2
     kept = averager.average() if expected == "averaged" else last
     for got, want in zip(translator.model.get_weights(), kept):
@@ -114,3 +111,144 @@ def test_a_cosine_run_can_be_compiled_for_evaluation_without_its_length():
     model = build_model(config)
     compile_model(model, config, token_loss=True)  # evaluation: no schedule needed
     assert float(model.optimizer.learning_rate) == pytest.approx(config.learning_rate)
+
+
+# Crash safety: a failure injected at each write point of a run, then the same call again.
+
+
+class _Crash(Exception):
+    """Stands for a kill: raised in place of one rename, so that write never completes."""
+
+
+def _write_points(monkeypatch, config, out):
+    """The files a whole run writes, in order (each write ends in `nmt.runs._commit`)."""
+    import nmt.runs
+
+    names, commit = [], nmt.runs._commit
+
+    def record(temporary, path):
+        names.append(os.path.basename(path))
+        commit(temporary, path)
+
+    monkeypatch.setattr(nmt.runs, "_commit", record)
+    train(config, out, verbose=0)
+    monkeypatch.setattr(nmt.runs, "_commit", commit)
+    return names
+
+
+@pytest.mark.slow  # two tiny trainings per write point
+def test_a_crash_at_any_write_point_then_the_same_command_finishes_the_run(
+        synthetic_corpus, tmp_path, monkeypatch):
+    import csv
+
+    import nmt.runs
+
+    config = tiny_run_config(synthetic_corpus, epochs=2, average_last=2, steps_per_epoch=2,
+                             embed_dim=8, dense_dim=8, fused_optimizer=False)
+    points = _write_points(monkeypatch, config, str(tmp_path / "reference"))
+    # The mark, vocabularies, config and state; per epoch the weights, the backup's state and
+    # the history; the final weights and their summary; the model and the finished state.
+    assert points == [".nmt-run", "english_vocab.txt", "spanish_vocab.txt", "config.json",
+                      "train_state.json"] + ["epoch-0001.weights.h5", "state.json", "history.csv",
+                                             "epoch-0002.weights.h5", "state.json", "history.csv"
+                                             ] + ["final.weights.h5", "final.json", "model.keras",
+                                                  "train_state.json"]
+    commit = nmt.runs._commit
+    for crash_at, name in enumerate(points):
+        out = str(tmp_path / f"crash-{crash_at}")
+        calls = []
+
+        def crashing(temporary, path):
+            calls.append(path)
+            if len(calls) == crash_at + 1:
+                raise _Crash(path)
+            commit(temporary, path)
+
+        monkeypatch.setattr(nmt.runs, "_commit", crashing)
+        with pytest.raises(_Crash):
+            train(config, out, verbose=0)
+        monkeypatch.setattr(nmt.runs, "_commit", commit)
+        train(config, out, verbose=0)  # the same command again
+        with open(os.path.join(out, "history.csv")) as f:
+            epochs = [row["epoch"] for row in csv.DictReader(f)]
+        assert epochs == ["0", "1"], (crash_at, name, epochs)
+        state = nmt.runs.read_state(out)
+        assert state["completed"] and state["epochs_run"] == 2, (crash_at, name)
+        assert not os.path.exists(os.path.join(out, "backup")), (crash_at, name)
+        assert not [f for f in os.listdir(out) if ".tmp-" in f], (crash_at, name)
+        assert len(Translator.load(out).translate(["red cat"])) == 1
+
+
+def test_a_nan_loss_keeps_the_last_good_epoch_and_says_so(synthetic_corpus, tmp_path,
+                                                          monkeypatch):
+    import keras
+
+    import nmt.runs
+
+    out = str(tmp_path / "run")
+    config = tiny_run_config(synthetic_corpus, epochs=3)
+
+    class NaNInSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:  # a weight becomes NaN, so does the loss: TerminateOnNaN stops
+                variable = self.model.trainable_variables[0]
+                variable.assign(np.full(variable.shape, np.nan, variable.dtype))
+
+    fit = keras.Model.fit
+
+    def fit_with_nan(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[NaNInSecondEpoch(), *callbacks], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_with_nan)
+    with pytest.raises(RunError, match="NaN in epoch 2; training stopped and the model of "
+                                       "epoch 1 was saved"):
+        train(config, out, verbose=0)
+    state = nmt.runs.read_state(out)
+    assert state["completed"] and state["epochs_run"] == 1 and "NaN" in state["stopped"]
+    assert len(Translator.load(out).translate(["red cat"])) == 1
+
+
+def test_training_into_a_folder_of_the_users_files_is_refused_and_deletes_nothing(
+        synthetic_corpus, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("{}")
+    (mine / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(RunError, match="not empty and not a run folder"):
+            train(tiny_run_config(synthetic_corpus), str(mine), overwrite=overwrite, verbose=0)
+    assert sorted(os.listdir(mine)) == ["config.json", "notes.txt"]
+
+
+def test_overwrite_empties_a_run_folder_and_trains_again(synthetic_corpus, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_run_config(synthetic_corpus), str(out), verbose=0)
+    (out / "eval_test.json").write_text("{}")
+    train(tiny_run_config(synthetic_corpus), str(out), overwrite=True, verbose=0)
+    assert not (out / "eval_test.json").exists() and (out / "model.keras").is_file()
+
+
+def test_a_corpus_too_small_for_held_out_splits_is_refused_with_the_minimum(tmp_path):
+    from data.corpus import CorpusError, write_pairs
+
+    path = tmp_path / "three.tsv"
+    write_pairs([("Go.", "Ve."), ("Hi.", "Hola."), ("Run!", "¡Corre!")], path)
+    with pytest.raises(CorpusError, match="too small: its val, test split is empty .* at least 7 "
+                                          "English sentences"):
+        train(tiny_run_config(str(path)), str(tmp_path / "run"), verbose=0)
+    assert not os.path.exists(tmp_path / "run" / "config.json")
+
+
+def test_a_resume_on_a_corpus_that_splits_differently_is_refused(synthetic_corpus, tmp_path):
+    from data.corpus import read_corpus, write_pairs
+
+    out = str(tmp_path / "run")
+    train(tiny_run_config(synthetic_corpus, epochs=2), out, verbose=0)
+    os.remove(os.path.join(out, "model.keras"))
+    state = os.path.join(out, "train_state.json")
+    with open(state, "w") as f:
+        f.write('{"completed": false, "split_sha256": "something else"}')
+    other = tmp_path / "other.tsv"
+    write_pairs(read_corpus(synthetic_corpus).pairs[:300], other)
+    with pytest.raises(RunError, match="another split"):
+        train(tiny_run_config(str(other), epochs=2), out, verbose=0)
