@@ -130,8 +130,9 @@ class ValidationBleu(keras.callbacks.Callback):
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """After each epoch: back up the trained model (weights and optimizer state) and write
-    history.csv, both crash-safe (`nmt.runs`). An epoch whose loss is not finite is neither
-    backed up nor recorded: the last good epoch's backup stays (`nan_epoch` says which failed).
+    history.csv, both crash-safe (`nmt.runs`). An epoch whose training or validation loss is not
+    finite is neither backed up nor recorded, and training stops: the last good epoch's backup
+    stays (`nan_epoch` says which failed).
 
     Place it after the callbacks that add to the logs (`EpochTimer`, `ValidationBleu`).
 
@@ -148,8 +149,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        if not np.isfinite(logs.get("loss", 0.0)):
+        if not all(np.isfinite(logs.get(name, 0.0)) for name in ("loss", "val_loss")):
             self.nan_epoch = epoch
+            self.model.stop_training = True
             return
         self.rows.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
         save_backup(self.folder, self.model, epoch + 1, self.rows)

@@ -226,6 +226,8 @@ def cmd_evaluate(args):
     decoding = decoding_from_arguments(args)
     if args.limit < 0:
         raise CommandError(f"--limit {args.limit} must be >= 0")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise CommandError(f"--json {args.json}: its folder does not exist")
     translator = Translator.load(args.run)
     config = translator.config
     if args.corpus:

@@ -74,6 +74,8 @@ def write_file(path, write):
         write(temporary)
         _sync(temporary)
         _commit(temporary, path)
+    except OSError as error:  # name the file asked for, not the temporary one
+        raise RunError(f"{path}: cannot be written ({error.strerror or error})") from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -104,14 +106,31 @@ def folder_entries(folder):
     return set(os.listdir(folder)) - {LOCK_FILE} if os.path.isdir(folder) else set()
 
 
+def _is_run_entry(name):
+    """Whether `name` is a file or folder that training or evaluation writes in a run folder."""
+    return (name in _LEGACY_ENTRIES or name == MARKER_FILE or ".tmp-" in name
+            or (name.startswith("eval_") and name.endswith(".json")))
+
+
+def foreign_entries(folder):
+    """What `folder` holds that this project does not write there."""
+    return sorted(name for name in folder_entries(folder) if not _is_run_entry(name))
+
+
 def is_run_folder(folder):
-    """True when `folder` is marked as a run, or holds only the files of an earlier version's run
-    (which had no mark)."""
+    """True when `folder` is marked as a run, or is a run of an earlier version (which had no
+    mark): a valid config.json and a model or training state, and nothing but run files."""
     if os.path.isfile(os.path.join(folder, MARKER_FILE)):
         return True
     entries = folder_entries(folder)
-    legacy = {e for e in entries if e.startswith("eval_") and e.endswith(".json")}
-    return CONFIG_FILE in entries and entries - legacy <= _LEGACY_ENTRIES
+    if CONFIG_FILE not in entries or not entries & {MODEL_FILE, STATE_FILE} or \
+            foreign_entries(folder):
+        return False
+    try:
+        load_config(folder)
+    except RunError:
+        return False
+    return True
 
 
 def check_output_folder(folder):
@@ -132,12 +151,16 @@ def mark_run_folder(folder):
 
 
 def clear_run_folder(folder):
-    """Delete what a run folder holds (not its lock); refuses a folder that is not a run."""
+    """Delete the run files of a run folder (not its lock); refuses a folder that is not a run
+    or that holds files the project did not write (they are named)."""
     if not is_run_folder(folder):
         raise RunError(f"{folder}: not a run folder; refusing to delete anything in it")
-    for entry in os.listdir(folder):
-        if entry != LOCK_FILE:
-            remove(os.path.join(folder, entry))
+    foreign = foreign_entries(folder)
+    if foreign:
+        raise RunError(f"{folder}: holds files that nmt did not write ({', '.join(foreign[:5])}); "
+                       "move them out first (nothing was deleted)")
+    for entry in folder_entries(folder):
+        remove(os.path.join(folder, entry))
 
 
 @contextlib.contextmanager
@@ -176,7 +199,7 @@ def load_config(folder):
     try:
         with open(path, encoding="utf-8") as f:
             values = json.load(f)
-        return Config.from_dict(values)
+        return Config.from_dict(values).validate()
     except (ValueError, TypeError, ConfigError) as error:
         raise RunError(f"{path}: not a valid run config ({error})") from None
 
@@ -196,8 +219,12 @@ def read_state(folder):
     path = os.path.join(folder, STATE_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as error:
+        raise RunError(f"{path}: damaged ({error}); delete it to let training resume, or train "
+                       "the run again with --overwrite") from None
 
 
 def write_state(folder, **values):

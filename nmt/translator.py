@@ -65,6 +65,9 @@ def read_tokenizers(config, folder):
         except (OSError, ValueError) as error:
             raise RunError(f"{path}: not a {config.tokenizer} vocabulary that this run can use "
                            f"({error})") from None
+    if tokenizers[1].start_id is None or tokenizers[1].end_id is None:
+        raise RunError(f"{os.path.join(folder, TARGET_VOCAB_FILE)}: has no [start] and [end] "
+                       "tokens: not this run's Spanish vocabulary")
     return tuple(tokenizers)
 
 

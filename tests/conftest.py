@@ -223,3 +223,35 @@ WORDPIECE_SPANISH = ROUND_TRIP_SPANISH + [
     "¿Quién es ese hombre?", "Quiero dormir.", "El perro es negro.", "¡Cuidado!",
     "¿Y tú?", "Mañana es lunes.",
 ]
+
+
+# Checks every translator must pass (tests/models/test_transformer.py, tests/models/test_rnn.py).
+
+
+def check_extra_source_padding_does_not_change_outputs(name):
+    _, model = tiny_model(name)
+    source, target = tiny_batch()
+    padded = np.concatenate([source, np.zeros((3, 5), source.dtype)], axis=1)
+    np.testing.assert_allclose(model({"english": padded, "spanish": target}),
+                               model({"english": source, "spanish": target}), atol=1e-5)
+
+
+def check_cached_steps_equal_one_full_pass(name):
+    import tensorflow as tf
+
+    from nmt.translator import Translator
+
+    config, model = tiny_model(name, num_layers=2)
+    translator_steps = Translator(config, model, None, None).steps
+    source, target = tiny_batch()
+    full = model({"english": source, "spanish": target})
+    cache = translator_steps.init_cache(translator_steps.encode(tf.constant(source)), 6)
+    for t in range(6):
+        logits, cache = translator_steps.next_fn(tf.constant(target), cache, t)
+        np.testing.assert_allclose(logits, full[:, t], atol=1e-4)
+
+
+def check_model_survives_keras_save_and_load(name, tmp_path):
+    _, model = tiny_model(name)
+    source, target = tiny_batch()
+    assert_saved_model_round_trip(model, {"english": source, "spanish": target}, tmp_path)

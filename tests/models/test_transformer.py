@@ -4,16 +4,17 @@ pre-LN), its cached steps, padding, and .keras round trips of the model and of i
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from models.luong_attention import LuongAttention
 from models.positional_embedding import PositionalEmbedding
 from models.transformer_decoder import TransformerDecoder
 from models.transformer_encoder import TransformerEncoder
 from nmt.config import resolve_config
-from nmt.translator import Translator, build_model
+from nmt.translator import build_model
 from tests.conftest import (DIM, HEADS, MODEL_VARIANTS, TINY_VOCAB, assert_saved_model_round_trip,
-                            tiny_batch, tiny_model)
+                            check_cached_steps_equal_one_full_pass,
+                            check_extra_source_padding_does_not_change_outputs,
+                            check_model_survives_keras_save_and_load, tiny_batch, tiny_model)
 
 
 def test_book_transformer_without_positions_has_the_books_parameter_count():
@@ -44,30 +45,17 @@ def test_pre_norm_model_normalises_each_stack_once_at_the_end():
 
 @pytest.mark.parametrize("name", ("transformer",) + tuple(MODEL_VARIANTS))
 def test_extra_source_padding_does_not_change_outputs(name):
-    _, model = tiny_model(name)
-    source, target = tiny_batch()
-    padded = np.concatenate([source, np.zeros((3, 5), source.dtype)], axis=1)
-    np.testing.assert_allclose(model({"english": padded, "spanish": target}),
-                               model({"english": source, "spanish": target}), atol=1e-5)
+    check_extra_source_padding_does_not_change_outputs(name)
 
 
 @pytest.mark.parametrize("name", ("transformer",) + tuple(MODEL_VARIANTS))
 def test_cached_steps_equal_one_full_pass(name):
-    config, model = tiny_model(name, num_layers=2)
-    translator_steps = Translator(config, model, None, None).steps
-    source, target = tiny_batch()
-    full = model({"english": source, "spanish": target})
-    cache = translator_steps.init_cache(translator_steps.encode(tf.constant(source)), 6)
-    for t in range(6):
-        logits, cache = translator_steps.next_fn(tf.constant(target), cache, t)
-        np.testing.assert_allclose(logits, full[:, t], atol=1e-4)
+    check_cached_steps_equal_one_full_pass(name)
 
 
 @pytest.mark.parametrize("name", ("transformer",) + tuple(MODEL_VARIANTS))
 def test_models_survive_keras_save_and_load(name, tmp_path):
-    _, model = tiny_model(name)
-    source, target = tiny_batch()
-    assert_saved_model_round_trip(model, {"english": source, "spanish": target}, tmp_path)
+    check_model_survives_keras_save_and_load(name, tmp_path)
 
 
 def test_layers_survive_keras_save_and_load(tmp_path):

@@ -19,7 +19,7 @@ def test_a_failed_write_keeps_the_previous_file_whole(tmp_path, monkeypatch):
         raise OSError("disk died")
 
     monkeypatch.setattr(nmt.runs, "_commit", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(RunError, match=f"{path}: cannot be written \\(disk died\\)"):
         write_text(str(path), "new\n")
     assert path.read_text() == "old\n"
     assert sorted(os.listdir(tmp_path)) == ["config.json"]  # no temporary file left behind
@@ -39,14 +39,21 @@ def test_only_a_marked_or_earlier_versions_run_folder_counts_as_a_run(tmp_path):
 
     legacy = tmp_path / "legacy"  # a run folder written before the mark existed
     legacy.mkdir()
-    for name in ("config.json", "model.keras", "history.csv", "eval_test.json"):
+    for name in ("model.keras", "history.csv", "eval_test.json"):
         (legacy / name).write_text("x")
+    (legacy / "config.json").write_text('{"model": "gru"}')
     assert is_run_folder(str(legacy))
+    (legacy / "config.json").write_text('{"name": "my app"}')  # not a run's config
+    assert not is_run_folder(str(legacy))
 
     marked = tmp_path / "marked"
     mark_run_folder(str(marked))
-    (marked / "anything.txt").write_text("x")
+    (marked / "history.csv").write_text("x")
+    (marked / "notes.txt").write_text("mine")
     assert is_run_folder(str(marked))
+    with pytest.raises(RunError, match="holds files that nmt did not write \\(notes.txt\\)"):
+        clear_run_folder(str(marked))
+    os.remove(marked / "notes.txt")
     clear_run_folder(str(marked))
     assert os.listdir(marked) == []
 
@@ -95,3 +102,11 @@ def test_an_earlier_versions_backup_is_read(tmp_path):
     found = load_backup(str(tmp_path))
     assert found["epoch"] == 2 and found["weights"].endswith("latest.weights.h5")
     assert found["history"] is None
+
+
+def test_a_damaged_training_state_is_named(tmp_path):
+    from nmt.runs import read_state
+
+    (tmp_path / "train_state.json").write_text('{"completed": tr')
+    with pytest.raises(RunError, match="train_state.json: damaged"):
+        read_state(str(tmp_path))

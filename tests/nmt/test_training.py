@@ -208,6 +208,30 @@ def test_a_nan_loss_keeps_the_last_good_epoch_and_says_so(synthetic_corpus, tmp_
     assert len(Translator.load(out).translate(["red cat"])) == 1
 
 
+def test_a_nan_validation_loss_counts_as_a_failed_epoch(synthetic_corpus, tmp_path, monkeypatch):
+    import keras
+
+    import nmt.runs
+
+    class NaNValidation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                logs["val_loss"] = float("nan")
+
+    fit = keras.Model.fit
+
+    def fit_with_nan(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[NaNValidation(), *callbacks], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_with_nan)
+    out = str(tmp_path / "run")
+    with pytest.raises(RunError, match="NaN in epoch 2; .* model of epoch 1 was saved"):
+        train(tiny_run_config(synthetic_corpus, epochs=3), out, verbose=0)
+    state = nmt.runs.read_state(out)  # valid JSON: no NaN recorded
+    assert state["epochs_run"] == 1 and all(np.isfinite(v) for v in
+                                            state["final_metrics"].values())
+
+
 def test_training_into_a_folder_of_the_users_files_is_refused_and_deletes_nothing(
         synthetic_corpus, tmp_path):
     mine = tmp_path / "mine"

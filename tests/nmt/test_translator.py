@@ -88,3 +88,25 @@ def test_shared_vocabulary_is_one_list_learned_from_both_languages():
         assert unk not in np.asarray(tokenizer.encode(texts))
     with pytest.raises(ConfigError, match="shared_vocab=True needs tokenizer='wordpiece'"):
         resolve_config("transformer", "tiny", shared_vocab=True)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("swap_vocabularies", "spanish_vocab.txt: has no \\[start\\] and \\[end\\] tokens"),
+    ("unknown_model", "config.json: not a valid run config \\(model='foo'"),
+    ("truncated_model", "model.keras: damaged or not a Keras model file"),
+])
+def test_a_damaged_run_folder_is_a_run_error_naming_the_file(tmp_path, damage, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(os.path.join(FIXTURES, "transformer-word"), run)
+    if damage == "swap_vocabularies":
+        shutil.copy(run / "english_vocab.txt", run / "spanish_vocab.txt")
+    elif damage == "unknown_model":
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps(dict(config, model="foo")))
+    else:
+        data = (run / "model.keras").read_bytes()
+        (run / "model.keras").write_bytes(data[:1000])
+    with pytest.raises(RunError, match=message):
+        Translator.load(str(run))
