@@ -17,6 +17,7 @@ Example:
 """
 
 import os
+import warnings
 import zipfile
 
 import keras
@@ -130,8 +131,11 @@ class Translator:
             raise RunError(f"{path}: damaged or not a Keras model file (was it cut short?); "
                            "train the run again")
         try:
-            model.load_weights(path)
-        except (ValueError, KeyError) as error:
+            with warnings.catch_warnings():
+                # Keras warns, and loads nothing into them, about layers missing from the file.
+                warnings.simplefilter("error", UserWarning)
+                model.load_weights(path)
+        except (ValueError, KeyError, UserWarning) as error:
             raise RunError(f"{path}: does not match {CONFIG_FILE} and the vocabulary files "
                            f"({str(error).splitlines()[0]})") from None
         return cls(config, model, source, target)
