@@ -59,16 +59,15 @@ def main():
 
     from nmt.config import resolve_config
     from models.token_selection import build_training_model
-    from nmt.hardware import resolve_precision
+    from nmt.hardware import build_precision, resolve_precision
     from nmt.training import compile_model
     from nmt.translator import build_model
 
     config = resolve_config(args.model, args.preset, precision=args.precision)
     config.precision = resolve_precision(config.precision)
     keras.utils.set_random_seed(0)
-    keras.config.set_dtype_policy(config.precision)
-    model = build_training_model(build_model(config, args.vocab, args.vocab))
-    keras.config.set_dtype_policy("float32")
+    with build_precision(config.precision):
+        model = build_training_model(build_model(config, args.vocab, args.vocab))
     compile_model(model, config)
 
     rng = np.random.default_rng(0)

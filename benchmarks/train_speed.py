@@ -137,7 +137,7 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     from nmt.config import resolve_config
     from models.metrics import MaskedAccuracy
     from models.token_selection import build_training_model
-    from nmt.hardware import resolve_precision
+    from nmt.hardware import build_precision, resolve_precision
     from nmt.training import compile_model
     from nmt.translator import build_model
 
@@ -153,11 +153,10 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     config = resolve_config(model_name, preset, **overrides)
     config.precision = resolve_precision(config.precision)
     keras.utils.set_random_seed(seed)
-    keras.config.set_dtype_policy(config.precision)
-    model = build_model(config, src_vocab, tgt_vocab)
-    if variant != "book" and config.select_tokens:
-        model = build_training_model(model)  # under the policy, as train() builds it
-    keras.config.set_dtype_policy("float32")
+    with build_precision(config.precision):
+        model = build_model(config, src_vocab, tgt_vocab)
+        if variant != "book" and config.select_tokens:
+            model = build_training_model(model)  # under the policy, as train() builds it
     if variant == "book":
         # The book's output layer: softmax probabilities, loss on probabilities, and Keras' own
         # optimizer (the preset's: RMSprop for `book`, Adam for `book-small`, same learning rate).

@@ -204,8 +204,7 @@ class Config:
 
     def validate(self):
         """Check every value against its declaration, then the rules between fields."""
-        for field in declared_fields():
-            check_value(field, getattr(self, field.name))
+        check_declared(self)
         self._check_combinations()
         return self
 
@@ -260,8 +259,8 @@ class Decoding:
     batch_size: int = option(256, "sentences decoded at once", "decoding", minimum=1)
 
     def validate(self):
-        for field in declared_fields(Decoding):
-            check_value(field, getattr(self, field.name))
+        """Check every value against its declaration."""
+        check_declared(self)
         return self
 
     def options(self):
@@ -278,6 +277,12 @@ def declared_fields(cls=None):
     """The fields of `cls` (default `Config`) that carry a declaration (all but `Config.preset`,
     bookkeeping)."""
     return [field for field in dataclasses.fields(cls or Config) if field.metadata.get("group")]
+
+
+def check_declared(instance):
+    """`check_value` for every declared field of a `Config` or `Decoding`."""
+    for field in declared_fields(type(instance)):
+        check_value(field, getattr(instance, field.name))
 
 
 def check_value(field, value):

@@ -7,6 +7,9 @@ Example:
 1
 """
 
+import contextlib
+
+import keras
 import tensorflow as tf
 
 STRATEGY_CHOICES = ("default", "mirrored", "multiworker")
@@ -63,6 +66,18 @@ def cpu_has_bfloat16():
     except OSError:
         return False
     return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@contextlib.contextmanager
+def build_precision(precision):
+    """Layers built inside take the dtype policy of `precision` ("auto" resolved); the previous
+    policy is back afterwards."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(resolve_precision(precision))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def resolve_precision(precision):

@@ -5,8 +5,8 @@
 vocabularies), `model.keras`, `history.csv`, `logs/` (TensorBoard), `backup/` while training
 (removed at the end) and `train_state.json`.
 
-Re-running the same `train` after an interruption (Ctrl-C, SIGKILL) continues from the last
-completed epoch (Keras `BackupAndRestore`).
+Re-running the same `train` after an interruption (Ctrl-C, SIGKILL, at any instant) continues
+from the last completed epoch (the per-epoch backup of `nmt.callbacks.EpochCheckpoint`).
 
 Example:
 >>> from data.corpus import Splits
@@ -39,12 +39,11 @@ from models.token_selection import build_training_model
 from nmt.callbacks import (AverageLastEpochs, EpochCheckpoint, EpochTimer, TimeBudget,
                            ValidationBleu)
 from nmt.config import ConfigError, resolve_config, resume_differences  # noqa: F401
-from nmt.hardware import get_strategy, resolve_jit_compile, resolve_precision
-from nmt.runs import (BACKUP_DIR, CONFIG_FILE, MODEL_FILE, RunError, check_output_folder, clear_run_folder,
-                      folder_entries,
-                      load_backup, load_config, load_final, locked, mark_run_folder, read_history,
-                      read_state, remove, save_config, save_final, write_file, write_history,
-                      write_state)
+from nmt.hardware import build_precision, get_strategy, resolve_jit_compile, resolve_precision
+from nmt.runs import (BACKUP_DIR, CONFIG_FILE, MODEL_FILE, RunError, check_output_folder,
+                      clear_run_folder, folder_entries, load_backup, load_config, load_final,
+                      locked, mark_run_folder, read_history, read_state, remove, save_config,
+                      save_final, write_file, write_history, write_state)
 from nmt.translator import Translator, make_tokenizers, read_tokenizers
 
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.
@@ -86,7 +85,8 @@ def check_splits(splits, config):
         return
     unit = "English sentences" if config.split == "source" else "pairs"
     # int(fraction * n) must be >= 1 for validation and test.
-    needed = max(math.ceil(1 / config.val_fraction - 1e-9), math.ceil(1 / config.test_fraction - 1e-9))
+    needed = max(math.ceil(1 / fraction - 1e-9)
+                 for fraction in (config.val_fraction, config.test_fraction))
     raise CorpusError(f"the corpus is too small: its {', '.join(empty)} split is empty (sizes "
                       + ", ".join(f"{name} {n:,}" for name, n in splits.sizes().items())
                       + f" pairs); with --val-fraction {config.val_fraction:g} and "
@@ -108,13 +108,14 @@ def compile_model(model, config, token_loss=False, total_steps=None):
     rate = config.learning_rate if token_loss else learning_rate(
         config.lr_schedule, config.learning_rate, config.warmup_steps, total_steps)
     optimizer = make_optimizer(config.optimizer, rate, fused=config.fused_optimizer, **extra)
+    xla = resolve_jit_compile(config.jit_compile, config.strategy)
     if "loss_mask" in model.input:
-        model.compile(jit_compile=resolve_jit_compile(config.jit_compile, config.strategy), optimizer=optimizer,
+        model.compile(jit_compile=xla, optimizer=optimizer,
                       loss=TokenCrossEntropy(label_smoothing=config.label_smoothing),
                       metrics=[TokenAccuracy(name="accuracy")])
         return
     model.compile(
-        jit_compile=False if token_loss else resolve_jit_compile(config.jit_compile, config.strategy),
+        jit_compile=False if token_loss else xla,
         optimizer=optimizer,
         # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
         loss=keras.losses.SparseCategoricalCrossentropy(
@@ -165,11 +166,10 @@ def _batches_per_epoch(config, train_pairs):
 def _check_resume(config, out_dir, overwrite):
     """Prepare the (locked) run folder; return True when resuming an unfinished run there.
 
-    A new run needs a missing or empty folder; `overwrite` empties a run folder first (and only
-    a run folder). A finished run is not retrained without `overwrite`; an unfinished one resumes
+    `train` has checked that the folder is missing, empty or a run folder; `overwrite` empties a
+    run folder first. A finished run is not retrained without `overwrite`; an unfinished one resumes
     when its settings are those of `config` (`resume_differences`).
     """
-    check_output_folder(out_dir)
     if overwrite and folder_entries(out_dir):
         clear_run_folder(out_dir)
     mark_run_folder(out_dir)
@@ -231,19 +231,14 @@ def _train(config, out_dir, overwrite, verbose, splits):
                               f"{config.vocab_size}): {error}") from None
 
     strategy = get_strategy(config.strategy)
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.precision)  # layers take the policy when built
-    try:
-        with strategy.scope():
-            translator = Translator.create(config, source_tok, target_tok)
-            # What fit() trains: the same layers, with the output layer on real tokens only
-            # (select_tokens) or on every position of the padded batch.
-            model = build_training_model(translator.model) if config.select_tokens \
-                else translator.model
-            compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
-                config, len(splits.train)))
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with build_precision(config.precision), strategy.scope():
+        translator = Translator.create(config, source_tok, target_tok)
+        # What fit() trains: the same layers, with the output layer on real tokens only
+        # (select_tokens) or on every position of the padded batch.
+        model = build_training_model(translator.model) if config.select_tokens \
+            else translator.model
+        compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
+            config, len(splits.train)))
     if strategy.num_replicas_in_sync > 1:
         say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas, "
             f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
@@ -280,7 +275,7 @@ def _train(config, out_dir, overwrite, verbose, splits):
                      rows, resumed_epoch, verbose, say)
         save_final(out_dir, translator.model, dict(extra, history=rows))
     write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
-    final_metrics = {k: v for k, v in rows[-1].items() if k != "epoch"}
+    final_metrics = _last_metrics(rows)
     seconds = sum(row.get("epoch_seconds", 0.0) for row in rows)
     steps = config.steps_per_epoch or None
     # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
@@ -296,6 +291,11 @@ def _train(config, out_dir, overwrite, verbose, splits):
         + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final_metrics.items())))
     say(f"saved to {out_dir}")
     return translator
+
+
+def _last_metrics(rows):
+    """The last epoch's metrics from the history rows."""
+    return {k: v for k, v in rows[-1].items() if k != "epoch"}
 
 
 def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows, resumed_epoch,
@@ -362,7 +362,7 @@ def _stop_on_nan(out_dir, translator, model, nan_epoch, rows):
     write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
     write_state(out_dir, completed=True, epochs_run=len(rows),
                 stopped=f"the loss became NaN in epoch {nan_epoch + 1}",
-                final_metrics={k: v for k, v in rows[-1].items() if k != "epoch"})
+                final_metrics=_last_metrics(rows))
     remove(os.path.join(out_dir, BACKUP_DIR))
     raise RunError(f"{out_dir}: the loss became NaN in epoch {nan_epoch + 1}; training stopped "
                    f"and the model of epoch {backup['epoch']} was saved (try a lower "

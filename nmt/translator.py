@@ -28,7 +28,7 @@ from data.tokenizers import learn_tokenizers, tokenizer_class
 from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
 from models.decoding import decode
 from models.registry import MODELS
-from nmt.hardware import resolve_precision
+from nmt.hardware import build_precision
 from nmt.runs import (CONFIG_FILE, MODEL_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, RunError,
                       check_run_files, load_config, save_config, write_file)
 
@@ -120,12 +120,8 @@ class Translator:
         check_run_files(folder)
         config = load_config(folder)
         source, target = read_tokenizers(config, folder)
-        previous_policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(resolve_precision(config.precision))
-        try:
+        with build_precision(config.precision):
             model = build_model(config, source.vocab_size, target.vocab_size)
-        finally:
-            keras.config.set_dtype_policy(previous_policy)
         path = os.path.join(folder, MODEL_FILE)
         if not zipfile.is_zipfile(path):
             raise RunError(f"{path}: damaged or not a Keras model file (was it cut short?); "
