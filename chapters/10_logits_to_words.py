@@ -155,12 +155,12 @@ greedy = translator.translate([sentence])[0]
 print(f"greedy: {greedy!r}")
 samples = {}
 for t in sample_temperatures:
-    samples[t] = [translator.translate([sentence], strategy="sample", temperature=t, seed=s)[0]
+    samples[t] = [translator.translate([sentence], decode="sample", temperature=t, seed=s)[0]
                   for s in seeds]
     print(f"T={t:<4} " + " | ".join(repr(x) for x in samples[t])
           + f"   ({len(set(samples[t]))} different)")
-again = translator.translate([sentence], strategy="sample", temperature=sample_temperatures[-1],
+again = translator.translate([sentence], decode="sample", temperature=sample_temperatures[-1],
                              seed=seeds[0])[0]
 check(again == samples[sample_temperatures[-1]][0], "the same seed gives the same sample")
-top_1 = translator.translate([sentence], strategy="sample", top_k=1, seed=seeds[0])[0]
+top_1 = translator.translate([sentence], decode="sample", top_k=1, seed=seeds[0])[0]
 check(top_1 == greedy, "sampling from the top 1 word only is greedy decoding")

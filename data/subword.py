@@ -225,7 +225,29 @@ class SubwordTokenizer(Tokenizer):
 
     def _ragged_ids(self, texts):
         """Strings -> RaggedTensor (num_texts, None) of wordpiece ids, no markers, not truncated."""
-        ids = self._tokenizer.tokenize(tf.constant(texts, dtype=tf.string)).merge_dims(-2, -1)
+        return self.ragged_ids(tf.constant(texts, dtype=tf.string))
+
+    @property
+    def module(self):
+        """The `tf.Module` (tensorflow-text's `BertTokenizer`) that holds the vocabulary table.
+
+        A SavedModel whose graph calls `ragged_ids` must track it (nmt/export.py does).
+        """
+        return self._tokenizer
+
+    def ragged_ids(self, texts):
+        """tf.string tensor (batch,) -> RaggedTensor (batch, None) of int64 wordpiece ids.
+
+        No markers, not truncated: `encode` without the padding. TensorFlow and tensorflow-text
+        ops only, so it also runs inside a `tf.function` or an exported SavedModel.
+
+        Example:
+        >>> tok = SubwordTokenizer(["", "[UNK]", "[start]", "[end]", "¡", "H", "##ola", "!"],
+        ...                        sequence_length=4, language="spanish")
+        >>> tok.ragged_ids(tf.constant(["¡Hola!", "Hola"])).to_list()
+        [[4, 5, 6, 7], [5, 6]]
+        """
+        ids = self._tokenizer.tokenize(texts).merge_dims(-2, -1)
         # Unseen characters inside a word come back as the out-of-vocabulary bucket id.
         return tf.ragged.map_flat_values(
             lambda x: tf.where(x >= self.vocab_size, tf.constant(self.unk_id, tf.int64), x), ids)

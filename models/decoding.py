@@ -106,7 +106,8 @@ def _write_column(tokens, index, values):
     return tf.where(column, values[..., None], tokens)
 
 
-def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alpha=0.6):
+def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alpha=0.6,
+                return_all=False):
     """Beam search over the same `next_fn`; return (best tokens (batch, max_length + 1), scores).
 
     Each sentence keeps `num_beams` hypotheses. A hypothesis is ranked by its log-probability
@@ -114,6 +115,10 @@ def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alph
     finished hypothesis keeps its score and is carried along (continued by padding at no cost).
     The cache is tiled to batch * num_beams rows and reordered with the surviving beams. With
     one beam this is greedy decoding.
+
+    With `return_all=True` it returns every hypothesis instead, best first: (tokens (batch,
+    num_beams, max_length + 1), scores (batch, num_beams)); the first of each row is the best.
+    A beam that never got a real token (a vocabulary smaller than `num_beams`) scores about -1e9.
     """
     if num_beams < 1:
         raise ValueError(f"num_beams={num_beams} must be >= 1")
@@ -160,6 +165,10 @@ def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alph
         keep_going, step, (tf.constant(0), tokens, cache, log_probs, finished, lengths),
         maximum_iterations=max_length)
     scores = log_probs / length_penalty(lengths, alpha)
-    best = tf.argmax(scores, axis=1, output_type=tf.int32)
     tokens = tf.reshape(tokens, [batch, k, max_length + 1])
+    if return_all:
+        # Stable: among equal scores the lower beam comes first, as argmax picks it.
+        order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
+        return tf.gather(tokens, order, batch_dims=1), tf.gather(scores, order, batch_dims=1)
+    best = tf.argmax(scores, axis=1, output_type=tf.int32)
     return tf.gather(tokens, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)

@@ -188,12 +188,13 @@ class RNNSteps:
         logits, _ = self._output(states, cache)
         return logits[:, 0, :], cache
 
-    def attention(self, source, target_inputs):
-        """Attention weights (batch, 1, tgt_len, src_len); None for the attention-free GRU."""
+    def attention(self, source, target_inputs, all_layers=False):
+        """Attention weights (batch, 1, tgt_len, src_len), one head; with `all_layers`
+        (batch, 1, 1, tgt_len, src_len), one layer; None for the attention-free GRU."""
         if not self.attentive:
             return None
         state = self.encode(source)
         states = self.parts.decoder_gru(self.parts.target_embedding(target_inputs),
                                         initial_state=state["state"])
         _, weights = self._output(states, self.init_cache(state, 0))
-        return weights[:, None]
+        return weights[:, None, None] if all_layers else weights[:, None]

@@ -178,14 +178,16 @@ class TransformerSteps:
                 cache_index=index)
         return ops.cast(self.parts.output(self.decoder_norm(x))[:, 0, :], "float32"), cache
 
-    def attention(self, source, target_inputs):
-        """Cross-attention weights of the last decoder block, (batch, heads, tgt_len, src_len)."""
+    def attention(self, source, target_inputs, all_layers=False):
+        """Cross-attention weights of the last decoder block, (batch, heads, tgt_len, src_len);
+        with `all_layers`, of every block: (batch, layers, heads, tgt_len, src_len)."""
         state = self.encode(source)
         target_mask = PositionalEmbedding.padding_mask(target_inputs)
         y = self.parts.target_embedding(target_inputs)
-        scores = None
+        every = []
         for decoder in self.parts.decoders:
             y, scores = decoder(y, state["encoder_outputs"], decoder_padding_mask=target_mask,
                                 encoder_padding_mask=state["source_mask"],
                                 return_attention_scores=True)
-        return scores
+            every.append(scores)
+        return ops.stack(every, axis=1) if all_layers else every[-1]

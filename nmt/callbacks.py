@@ -46,12 +46,15 @@ class TimeBudget(keras.callbacks.Callback):
 
     Validation does not count (the deadline moves by the time each validation pass takes), so
     runs that validate more or less often, or on slower or faster models, train for the same
-    time. The epoch cut short still validates.
+    time. The epoch cut short still validates. With several workers, `agree` (given by
+    `nmt.training`) makes every worker stop at the same batch.
     """
 
-    def __init__(self, minutes):
+    def __init__(self, minutes, agree=None):
         super().__init__()
         self.minutes = minutes
+        # Several workers: `agree(stop)` returns the chief's decision (a collective each batch).
+        self.agree = agree
 
     def on_train_begin(self, logs=None):
         self._deadline = time.perf_counter() + 60 * self.minutes
@@ -63,7 +66,10 @@ class TimeBudget(keras.callbacks.Callback):
         self._deadline += time.perf_counter() - self._validation_started
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.perf_counter() >= self._deadline:
+        stop = time.perf_counter() >= self._deadline
+        if self.agree is not None:
+            stop = self.agree(stop)
+        if stop:
             self.model.stop_training = True
 
 

@@ -1,4 +1,4 @@
-"""`nmt`: train, translate, evaluate, compare and export English->Spanish translators.
+"""`nmt`: train, translate, evaluate, compare, export and serve English->Spanish translators.
 
 examples:
   nmt data                                            # find the corpus, verify it, print counts
@@ -9,15 +9,46 @@ examples:
   nmt compare --runs runs/small-rnn runs/small --out reports/compare
   nmt compare --train --preset small --budget-minutes 20 --out reports/compare
   nmt export --run runs/small --out exported/small
+  nmt serve --run runs/small-rnn --run runs/small    # explore in the browser: 127.0.0.1:7860
 
 Errors in arguments, the corpus or a run folder are one line on stderr and exit code 2; anything
 else is a bug (exit code 1; NMT_DEBUG=1 shows the traceback).
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+
+
+def _quiet_tensorflow():
+    """Keep TensorFlow's start-up lines (absl, CUDA stubs, oneDNN notices) off stderr, unless
+    NMT_DEBUG=1: its log levels are set before it is imported, and as some C++ lines print before
+    any level is read, it is imported with file descriptor 2 on /dev/null, then 2 is restored
+    (errors after the import reach stderr). Runs before the imports below, which import it."""
+    if os.environ.get("NMT_DEBUG"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ INFO, WARNING and ERROR lines
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    if "tensorflow" in sys.modules:  # imported already (by a test, a notebook): nothing to hide
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no stderr (2>&-): nothing to hide
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_quiet_tensorflow()
 
 from data.corpus import SPLIT_MODES, group_references, load_corpus, split_corpus
 from data.errors import NmtError
@@ -25,11 +56,12 @@ from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
 from nmt.config import (PRESET_CHOICES, Decoding, add_config_arguments, config_from_arguments,
                         decoding_from_arguments)
 from nmt.evaluation import evaluate_translator, held_out_pairs
-from nmt.export import export_saved_model
+from nmt.export import SIGNATURES, export_versioned
 from nmt.hardware import use_logical_cpus
 from nmt.plotting import plot_attention
-from nmt.inputs import read_lines
+from nmt.inputs import read_lines, typed_lines
 from nmt.runs import write_text
+from nmt.serve import DEFAULT_HOST, DEFAULT_MAX_CHARS, DEFAULT_PORT, serve
 from nmt.training import train
 from nmt.translator import Translator
 
@@ -94,11 +126,28 @@ def build_parser():
     train.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
     add_config_arguments(train)
 
-    translate = command("translate", "translate sentences with a trained run")
+    translate = command("translate", "translate sentences with a trained run (typed one at a "
+                        "time when standard input is a terminal)")
     translate.add_argument("--run", required=True, help="run folder")
-    translate.add_argument("sentences", nargs="*", help="sentences (default: --input or stdin)")
-    translate.add_argument("--input", help="file with one English sentence per line ('-' = stdin)")
-    add_config_arguments(translate, Decoding)
+    translate.add_argument("sentences", nargs="*",
+                           help="sentences (default: --input, else standard input: piped lines, "
+                           "or at a terminal a prompt that translates each line typed; Ctrl-D "
+                           "quits)")
+    translate.add_argument("--input", help="file with one English sentence per line ('-' = "
+                           "stdin); a progress bar on stderr when that is a terminal")
+    translate.add_argument("--format", choices=("text", "jsonl"), default="text",
+                           help="text: one translation per line | jsonl: one JSON object per "
+                           "input line: source, translation, score (beam: log-probability / "
+                           "GNMT length penalty; greedy and sample: the sum of the tokens' "
+                           "log-probabilities) and, with --nbest, nbest: [{translation, "
+                           "score}, ...]")
+    translate.add_argument("--nbest", type=int, metavar="N",
+                           help="the N best translations of each input from beam search (implied), "
+                           "best first: in text, one 'SCORE<TAB>TRANSLATION' line each and an "
+                           "empty line after each input's block (as Marian's and fairseq's n-best "
+                           "lists; score as in --format jsonl); N <= --num-beams, which it raises "
+                           "when not given (default: 0 = the best only, no score)")
+    Decoding.add_arguments(translate)
     translate.add_argument("--plot-attention", metavar="DIR",
                            help="save one cross-attention heatmap PNG per sentence in DIR")
     translate.add_argument("--head", type=int, help="plot this attention head (default: mean)")
@@ -106,7 +155,7 @@ def build_parser():
     evaluate = command("evaluate", "accuracy, BLEU and chrF on the test split")
     evaluate.add_argument("--run", required=True, help="run folder")
     _add_corpus_arguments(evaluate)
-    add_config_arguments(evaluate, Decoding)
+    Decoding.add_arguments(evaluate)
     evaluate.add_argument("--limit", type=int, default=0, help="score only the first N sources")
     evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
     evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
@@ -137,14 +186,26 @@ def build_parser():
     compare.add_argument("--limit", type=int, default=0, help="score only the first N test sources")
     compare.add_argument("--num-beams", type=int, default=4, help="beams for the beam-search scores")
 
-    export = command("export", "write a TensorFlow SavedModel: strings -> strings")
+    export = command("export", "write a TensorFlow SavedModel for TensorFlow Serving: strings "
+                     "-> strings, greedy (signature translate) and beam (translate_beam)")
     export.add_argument("--run", required=True, help="run folder")
-    export.add_argument("--out", required=True, help="SavedModel folder to write")
+    export.add_argument("--out", required=True,
+                        help="model folder: the SavedModel goes to OUT/1 (or the next free "
+                        "version, OUT/2, ...), the layout TensorFlow Serving watches")
     export.add_argument("--decode", choices=("greedy", "beam"), default="greedy",
-                        help="decoding strategy inside the SavedModel")
-    export.add_argument("--num-beams", type=int, default=4, help="beams for --decode beam")
+                        help="which of the two signatures is also serving_default")
+    export.add_argument("--num-beams", type=int, default=4, help="beams of translate_beam")
     export.add_argument("--alpha", type=float, default=0.6,
-                        help="GNMT length penalty for --decode beam (0 = none)")
+                        help="GNMT length penalty of translate_beam (0 = none)")
+
+    serve = command("serve", "a translation and attention explorer in the browser")
+    serve.add_argument("--run", required=True, action="append", dest="runs", metavar="RUN",
+                       help="run folder; give --run twice to compare two runs side by side")
+    serve.add_argument("--host", default=DEFAULT_HOST,
+                       help="address to listen on (0.0.0.0: every network, no login)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    serve.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
+                       help="the longest input accepted, in characters")
     return parser
 
 
@@ -179,11 +240,18 @@ def cmd_train(args):
 
 
 def _read_inputs(args):
+    """The sentences to translate; None for the interactive mode (none given, no --input, and
+    standard input is a terminal)."""
     if args.sentences:
         if args.input:
             raise CommandError("give sentences or --input, not both")
         return list(args.sentences)
+    if args.input is None and sys.stdin is not None and sys.stdin.isatty():
+        return None
     return read_lines(args.input)
+
+
+PROMPT = "en> "
 
 
 def cmd_translate(args):
@@ -193,33 +261,76 @@ def cmd_translate(args):
         raise CommandError(f"--plot-attention {args.plot_attention}: is a file; give a folder")
     sentences = _read_inputs(args)
     translator = Translator.load(args.run)
-    options = decoding.options()
-    if options.get("top_k", 0) > translator.target_tokenizer.vocab_size:
-        raise CommandError(f"--top-k {decoding.top_k} is larger than the vocabulary "
-                           f"({translator.target_tokenizer.vocab_size:,})")
+    translator.check_decoding(decoding)
+    if sentences is None:
+        _translate_typed_lines(args, translator, decoding)
+        return
+    progress = bool(args.input) and sys.stderr is not None and sys.stderr.isatty()
+    _translate_lines(args, translator, decoding, sentences, progress=progress)
+
+
+def _translate_typed_lines(args, translator, decoding):
+    """The interactive mode: a prompt on stderr, each line typed translated on stdout as it
+    comes, with the model loaded once; Ctrl-D quits (exit 0), Ctrl-C interrupts (exit 130)."""
+    print(f"nmt translate: {args.run} ({translator.config.model}): type an English sentence and "
+          "Enter; Ctrl-D quits", file=sys.stderr)
+    try:
+        for number, line in enumerate(typed_lines(PROMPT), 1):
+            # Another seed per line: retyping a sentence draws anew, as lines of a file would.
+            typed = dataclasses.replace(decoding, seed=decoding.seed + number - 1)
+            _translate_lines(args, translator, typed, [line], first=number)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        raise
+
+
+def _translate_lines(args, translator, decoding, sentences, first=1, progress=False):
+    """Translate `sentences` (numbered from `first` in messages), write them in `args.format`,
+    and plot their attention if asked."""
     for i in translator.overlong(sentences):
         unit = "words" if translator.config.tokenizer == "word" else "tokens"
-        print(f"warning: input line {i + 1} is longer than {translator.config.sequence_length} "
+        print(f"warning: input line {first + i} is longer than {translator.config.sequence_length} "
               f"{unit} and was truncated", file=sys.stderr)
-    outputs, ids = translator.translate(sentences, batch_size=decoding.batch_size,
-                                        seed=decoding.seed, return_ids=True, **options)
-    sys.stdout.write("".join(line + "\n" for line in outputs))
+    found = translator.hypotheses(sentences, decoding, scores=args.format == "jsonl",
+                                  progress=progress)
+    sys.stdout.write("".join(_formatted(args.format, sentence, hypotheses, decoding.nbest)
+                             for sentence, hypotheses in zip(sentences, found)))
     sys.stdout.flush()
     if args.plot_attention:
-        for i, (sentence, row) in enumerate(zip(sentences, ids)):
+        for i, (sentence, hypotheses) in enumerate(zip(sentences, found)):
+            row = hypotheses[0].ids if hypotheses else None
             if row is None:
                 continue
-            found = translator.attention(sentence, row)
-            if found is None:
+            attention = translator.attention(sentence, row)
+            if attention is None:
                 raise CommandError(f"model '{translator.config.model}' has no attention to plot")
-            weights, source_tokens, target_tokens = found
-            path = os.path.join(args.plot_attention, f"attention_{i + 1:03d}.png")
+            weights, source_tokens, target_tokens = attention
+            path = os.path.join(args.plot_attention, f"attention_{first + i:03d}.png")
             if args.head is not None and not 0 <= args.head < weights.shape[0]:
                 raise CommandError(f"--head {args.head}: this model has heads 0 to "
                                    f"{weights.shape[0] - 1}")
             plot_attention(weights, source_tokens, target_tokens, path, head=args.head,
                            title=f"{sentence[:60]}")
             print(f"attention plot: {path}", file=sys.stderr)
+
+
+def _formatted(output_format, sentence, hypotheses, nbest):
+    """The output for one input: its translation line, its n-best block ('SCORE<TAB>TEXT' lines
+    and an empty line), or its JSON line."""
+    def score(value):
+        return None if value is None else round(value, 4)
+
+    if output_format == "jsonl":
+        best = hypotheses[0] if hypotheses else None
+        entry = {"source": sentence, "translation": best.translation if best else "",
+                 "score": score(best.score) if best else None}
+        if nbest:
+            entry["nbest"] = [{"translation": h.translation, "score": score(h.score)}
+                              for h in hypotheses]
+        return json.dumps(entry, ensure_ascii=False) + "\n"
+    if nbest:
+        return "".join(f"{h.score:.4f}\t{h.translation}\n" for h in hypotheses) + "\n"
+    return hypotheses[0].translation + "\n"
 
 
 def cmd_evaluate(args):
@@ -287,20 +398,34 @@ def cmd_compare(args):
 
 
 def cmd_export(args):
+    if args.num_beams < 1:
+        raise CommandError(f"--num-beams {args.num_beams} must be >= 1")
+    if args.alpha < 0:
+        raise CommandError(f"--alpha {args.alpha} must be >= 0")
     translator = Translator.load(args.run)
-    export_saved_model(translator, args.out, strategy=args.decode, num_beams=args.num_beams,
-                       alpha=args.alpha)
-    print(f"SavedModel written to {args.out}: "
-          "tf.saved_model.load(path).translate(tf.constant([...])) -> Spanish strings")
+    path = export_versioned(translator, args.out, strategy=args.decode,
+                            num_beams=args.num_beams, alpha=args.alpha)
+    version = os.path.basename(path)
+    print(f"SavedModel version {version} written to {path}: signatures translate (greedy) and "
+          f"translate_beam (beam {args.num_beams}, alpha {args.alpha:g}), serving_default = "
+          f"{SIGNATURES[args.decode]}; input 'english', output 'spanish' (strings).\n"
+          f"In Python: tf.saved_model.load({path!r}).translate(tf.constant([...]))['spanish'] "
+          "(import tensorflow_text first for a WordPiece run)")
+
+
+def cmd_serve(args):
+    if args.max_chars < 1:
+        raise CommandError(f"--max-chars {args.max_chars} must be >= 1")
+    serve(args.runs, host=args.host, port=args.port, max_chars=args.max_chars)
 
 
 COMMANDS = {"data": cmd_data, "train": cmd_train, "translate": cmd_translate,
-            "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export}
+            "evaluate": cmd_evaluate, "compare": cmd_compare, "export": cmd_export,
+            "serve": cmd_serve}
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _quiet_tensorflow()
     if sys.stdout is None:  # started with stdout closed (>&-)
         print(f"nmt {args.command}: error: standard output is closed", file=sys.stderr)
         return EXIT_USAGE

@@ -109,7 +109,7 @@ def compare_runs(runs, out, corpus=None, limit=0, num_beams=4, verbose=True, any
         state = read_state(run) or {}
         speed = training_speed(history, state)
         greedy = evaluate_translator(translator, test)
-        beam = evaluate_translator(translator, test, strategy="beam", num_beams=num_beams)
+        beam = evaluate_translator(translator, test, decode="beam", num_beams=num_beams)
         translations = translator.translate(showcase)
         results[name] = {
             "run": run,

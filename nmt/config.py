@@ -186,6 +186,9 @@ class Config:
     strategy: str = option("default", "tf.distribute: default (one device) | mirrored (local "
                            "GPUs or devices) | multiworker (machines in TF_CONFIG)", "runtime",
                            choices=STRATEGY_CHOICES)
+    cluster_timeout: int = option(300, "multiworker: seconds to wait for every worker in "
+                                  "TF_CONFIG to start before giving up", "runtime", minimum=1,
+                                  metavar="SECONDS")
 
     # Bookkeeping: the preset these values started from (chosen with --preset).
     preset: str = dataclasses.field(default="small", metadata={"group": None})
@@ -242,10 +245,26 @@ class Config:
 
 @dataclasses.dataclass
 class Decoding:
-    """How `translate`, `evaluate` and `compare` pick each next token (`models.decoding`)."""
+    """How `translate`, `evaluate` and `compare` pick each next token (`models.decoding`).
+
+    The same rule everywhere (`from_options`, used by the command line and `Translator.translate`):
+    an option that only beam search reads (num_beams, alpha, nbest) chooses beam search when no
+    `decode` is given, one that only sampling reads (temperature, top_k, top_p) chooses sampling,
+    and with another `decode` given it is an error, never silently ignored.
+
+    Example:
+    >>> Decoding.from_options(num_beams=8).decode
+    'beam'
+    >>> Decoding.from_options(decode="greedy", num_beams=4)
+    Traceback (most recent call last):
+    ...
+    nmt.config.ConfigError: num_beams=4 (--num-beams) is for --decode beam, not --decode greedy
+    """
 
     decode: str = option("greedy", "greedy: the most likely token | sample: a random draw | "
-                         "beam: beam search", "decoding", choices=STRATEGIES)
+                         "beam: beam search (--num-beams, --alpha or --nbest imply beam; "
+                         "--temperature, --top-k or --top-p imply sample)", "decoding",
+                         choices=STRATEGIES)
     num_beams: int = option(4, "beams for --decode beam", "decoding", minimum=1)
     alpha: float = option(0.6, "GNMT length penalty for --decode beam (0 = none)", "decoding",
                           minimum=0.0)
@@ -255,22 +274,95 @@ class Decoding:
                         "decoding", minimum=0)
     top_p: float = option(1.0, "for --decode sample: draw from the most likely tokens that hold "
                           "this much probability (1 = all)", "decoding", above=0.0, maximum=1.0)
-    seed: int = option(0, "random seed for --decode sample", "decoding", minimum=0)
+    seed: int = option(0, "random seed for --decode sample (greedy and beam need none)",
+                       "decoding", minimum=0)
+    max_length: int = option(0, "output tokens at most (0 = the run's sequence length, also the "
+                             "most a Transformer's learned positions allow)", "decoding",
+                             minimum=0)
     batch_size: int = option(256, "sentences decoded at once", "decoding", minimum=1)
+    # Hypotheses per input, best first (0 = the best only); with beam search. Only `translate`
+    # has the flag (`nmt translate --nbest`), so it is declared there, not here.
+    nbest: int = dataclasses.field(default=0, metadata={"group": None})
+
+    # The options only one decoding reads: given without `decode`, they choose it.
+    ONLY_FOR = {"beam": ("num_beams", "alpha", "nbest"),
+                "sample": ("temperature", "top_k", "top_p")}
+
+    @classmethod
+    def from_options(cls, **given):
+        """The validated decoding for the options given; a None value is an option not given.
+
+        An option that only one decoding reads implies it when `decode` is not given; given with
+        another `decode` (or with an option of the other decoding) it is a `ConfigError`.
+        Without `num_beams`, `nbest` raises the beams to at least `nbest`. An unknown option is a
+        `TypeError` naming it.
+        """
+        known = {field.name: field for field in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise TypeError(f"unknown decoding option {unknown[0]!r} (known: {', '.join(known)})")
+        given = {name: value for name, value in given.items() if value is not None}
+        if given.get("nbest") == 0:  # the default: the best only, implies nothing
+            del given["nbest"]
+        if "decode" in given:
+            check_value(known["decode"], given["decode"])
+        used = {kind: [name for name in names if name in given]
+                for kind, names in cls.ONLY_FOR.items()}
+        if used["beam"] and used["sample"]:
+            beam, sample = used["beam"][0], used["sample"][0]
+            raise ConfigError(f"{beam}={given[beam]!r} ({flag(beam)}) is an option of beam search "
+                              f"and {sample}={given[sample]!r} ({flag(sample)}) one of sampling: "
+                              "use one decoding")
+        implied = next((kind for kind, names in used.items() if names), None)
+        decode = given.setdefault("decode", implied or "greedy")
+        if implied and decode != implied:
+            name = used[implied][0]
+            raise ConfigError(f"{name}={given[name]!r} ({flag(name)}) is for --decode {implied}, "
+                              f"not --decode {decode}")
+        nbest = given.get("nbest", 0)
+        if "num_beams" not in given and isinstance(nbest, int) and nbest > cls.num_beams:
+            given["num_beams"] = nbest
+        return cls(**given).validate()
+
+    @classmethod
+    def add_arguments(cls, parser):
+        """Add the decoding flags to `parser`: their help shows the defaults, their parsed value
+        is None when not given (so `decoding_from_arguments` knows which were given)."""
+        add_config_arguments(parser, cls)
+        parser.set_defaults(**{field.name: None for field in declared_fields(cls)},
+                            **{UNSET_IS_NONE: True})
 
     def validate(self):
-        """Check every value against its declaration."""
+        """Check every value against its declaration, and `nbest` against the decoding."""
         check_declared(self)
+        nbest = self.nbest
+        if isinstance(nbest, bool) or not isinstance(nbest, int) or nbest < 0:
+            raise ConfigError(f"nbest={nbest!r} (--nbest) must be an integer >= 0")
+        if nbest and self.decode != "beam":
+            raise ConfigError(f"nbest={nbest} (--nbest) needs --decode beam, not --decode "
+                              f"{self.decode}")
+        if nbest > self.num_beams:
+            raise ConfigError(f"nbest={nbest} (--nbest) is more than num_beams={self.num_beams} "
+                              "(--num-beams), the hypotheses beam search keeps")
         return self
 
     def options(self):
-        """The keyword arguments of `Translator.translate` for this strategy."""
-        options = {"strategy": self.decode}
+        """The keyword arguments of `Translator.translate` for this decoding (`seed` and
+        `batch_size` not among them: callers pass those themselves)."""
+        options = {"decode": self.decode}
         if self.decode == "sample":
             options.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         elif self.decode == "beam":
             options.update(num_beams=self.num_beams, alpha=self.alpha)
+            if self.nbest:
+                options["nbest"] = self.nbest
+        if self.max_length:
+            options["max_length"] = self.max_length
         return options
+
+
+# Set on parsed arguments by `Decoding.add_arguments`: decoding flags not given are None.
+UNSET_IS_NONE = "_decoding_unset_is_none"
 
 
 def declared_fields(cls=None):
@@ -467,9 +559,19 @@ def _number(kind):
 
 
 def decoding_from_arguments(args):
-    """The validated `Decoding` of parsed flags (from `add_config_arguments(parser, Decoding)`)."""
-    return Decoding(**{field.name: getattr(args, field.name)
-                       for field in declared_fields(Decoding)}).validate()
+    """The validated `Decoding` of parsed flags (`Decoding.from_options`: a flag that only one
+    decoding reads implies it, or conflicts with the --decode given).
+
+    With `Decoding.add_arguments` a flag not given is None. A parser from plain
+    `add_config_arguments(parser, Decoding)` fills in every default, so there a value equal to
+    its default counts as not given.
+    """
+    fields = dataclasses.fields(Decoding)
+    values = {field.name: getattr(args, field.name, None) for field in fields}
+    if not getattr(args, UNSET_IS_NONE, False):
+        values = {field.name: None if values[field.name] == field.default else values[field.name]
+                  for field in fields}
+    return Decoding.from_options(**values)
 
 
 def config_from_arguments(args, preset):

@@ -65,14 +65,14 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
 
     With `limit`, only the first `limit` sources (and all their pairs) are evaluated.
 
-    `decoding` options (strategy, num_beams, alpha, temperature, top_k) go to the translator.
+    `decoding` options (decode, num_beams, alpha, temperature, top_k) go to the translator.
     """
     grouped = group_references(pairs)
     sources = list(grouped)[: limit or None]
     if limit:  # the first `limit` sources, with all their pairs, for every number below
         kept = set(sources)
         pairs = [pair for pair in pairs if pair[0] in kept]
-    report = {"pairs": len(pairs), "decode": decoding.get("strategy", "greedy")}
+    report = {"pairs": len(pairs), "decode": decoding.get("decode", "greedy")}
     if report["decode"] == "beam":
         report["num_beams"] = decoding.get("num_beams", 4)
         report["alpha"] = decoding.get("alpha", 0.6)

@@ -1,4 +1,5 @@
-"""One reader for the text users give: `--input FILE`, `--input -`, stdin, pipes, /dev/stdin.
+"""One reader for the text users give: `--input FILE`, `--input -`, stdin, pipes, /dev/stdin,
+lines typed at a terminal (`typed_lines`).
 
 Every path goes through `decode_lines`, with one rule: the bytes are UTF-8 (a byte-order mark at
 the start is dropped), and a line ends at "\\n", "\\r\\n" or a lone "\\r" (as Python's universal
@@ -54,3 +55,25 @@ def read_lines(path=None):
         raise InputError(f"{path}: input file not found")
     with open(path, "rb") as f:  # also /dev/stdin, named pipes, process substitution
         return decode_lines(f.read(), path)
+
+
+def typed_lines(prompt):
+    """The lines typed at a terminal, each read after `prompt` (on standard error, so standard
+    output carries only results), by the same rule; it ends at Ctrl-D (end of input). A line
+    that is not UTF-8 gets a warning and is skipped (the session goes on)."""
+    number = 0
+    while True:
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        data = sys.stdin.buffer.readline()
+        if not data:
+            sys.stderr.write("\n")
+            return
+        number += 1
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            print(f"warning: typed line {number} is not UTF-8 text (byte "
+                  f"0x{data[error.start]:02x}); skipped", file=sys.stderr)
+            continue
+        yield _LINE_END.split(text.removeprefix("\ufeff"))[0]

@@ -8,6 +8,12 @@ vocabularies), `model.keras`, `history.csv`, `logs/` (TensorBoard), `backup/` wh
 Re-running the same `train` after an interruption (Ctrl-C, SIGKILL, at any instant) continues
 from the last completed epoch (the per-epoch backup of `nmt.callbacks.EpochCheckpoint`).
 
+With `strategy="multiworker"` every worker of the cluster in TF_CONFIG runs this same program
+(Keras' multi-worker rule: all of them execute every step, saves included); the chief alone writes
+`out_dir`, the others write to a temporary folder of their own that they remove at the end. The
+chief's decisions (resume epoch, weights, stopping) reach the others through collectives, so a
+cluster restarted with the same command resumes from the chief's last backup (docs/multiworker.md).
+
 Example:
 >>> from data.corpus import Splits
 >>> pairs = [(f"I see {n} cats.", f"Veo {n} gatos.") for n in range(40)]
@@ -20,16 +26,22 @@ Example:
 'transformer'
 """
 
+import contextlib
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import random
+import shutil
+import tempfile
 import warnings
 
 import keras
+from keras import ops
 
 from data.corpus import CorpusError, load_corpus, split_corpus
+from data.errors import NmtError
 from data.pipeline import count_target_tokens, make_dataset
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
@@ -39,9 +51,11 @@ from models.token_selection import build_training_model
 from nmt.callbacks import (AverageLastEpochs, EpochCheckpoint, EpochTimer, TimeBudget,
                            ValidationBleu)
 from nmt.config import ConfigError, resolve_config, resume_differences  # noqa: F401
-from nmt.hardware import build_precision, get_strategy, resolve_jit_compile, resolve_precision
+from nmt.hardware import (ClusterError, broadcast_variables, build_precision, fingerprint,
+                          get_strategy, resolve_jit_compile, resolve_precision, shard_by_data,
+                          sum_across_workers, weights_sha256, worker_errors, worker_role)
 from nmt.runs import (BACKUP_DIR, CONFIG_FILE, MODEL_FILE, RunError, check_output_folder,
-                      clear_run_folder, folder_entries, load_backup, load_config, load_final,
+                      clear_run_folder, folder_entries, is_run_folder, load_backup, load_config, load_final,
                       locked, mark_run_folder, read_history, read_state, remove, save_config,
                       save_final, write_file, write_history, write_state)
 from nmt.translator import Translator, make_tokenizers, read_tokenizers
@@ -192,9 +206,82 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     instant, followed by the same call, ends with the requested epochs, each once in history.csv.
     """
     config.validate()
-    check_output_folder(out_dir)
-    with locked(out_dir):
-        return _train(config, out_dir, overwrite, verbose, splits)
+    # First, before TensorFlow runs an op: a multi-worker strategy sets up collectives at startup.
+    strategy = get_strategy(config.strategy, config.cluster_timeout)
+    role = worker_role(strategy)
+    with worker_errors(role), contextlib.ExitStack() as stack:
+        try:
+            if role.chief:
+                check_output_folder(out_dir)
+                stack.enter_context(locked(out_dir))
+            else:  # its own folder, removed at the end; it never reads or writes `out_dir`
+                out_dir = _worker_folder(out_dir, role)
+                stack.callback(shutil.rmtree, out_dir, ignore_errors=True)
+                overwrite = False
+        except NmtError:
+            _agree(strategy, role, failed=True)
+            raise
+        return _train(config, out_dir, overwrite, verbose, splits, strategy, role)
+
+
+def _worker_folder(out_dir, role):
+    """A new folder for a worker that is not the chief, named after `out_dir` and the worker, so
+    that the folder a killed worker left behind is found and replaced when it restarts."""
+    name = f"nmt-worker-{role.index}-{fingerprint(os.path.abspath(out_dir)):08x}"
+    folder = os.path.join(tempfile.gettempdir(), name)
+    if os.path.isdir(folder) and is_run_folder(folder):  # marked: nmt wrote it
+        remove(folder)
+    if os.path.exists(folder):  # not ours: leave it
+        return tempfile.mkdtemp(prefix=name + "-")
+    os.makedirs(folder)
+    return folder
+
+
+AGREE_SLOTS = 8  # one shape for every call of `_agree`, a failing worker's included
+
+
+def _agree(strategy, role, failed=False, values=(), own=()):
+    """Where every worker stops to agree (a collective, so each calls it at the same point).
+
+    Returns the chief's `values`. Raises `ClusterError` when another worker `failed` (this one
+    re-raises its own error), or when a worker's `own` checksums differ from the chief's (workers
+    started with other settings or data).
+    """
+    if role.workers == 1:
+        return list(values)
+    values, own = [float(v) for v in values], [float(v) for v in own]
+    sent = values + own if role.chief else [0.0] * (len(values) + len(own))
+    total = sum_across_workers(strategy, [float(failed)] + sent
+                               + [0.0] * (AGREE_SLOTS - 1 - len(sent)))
+    if failed:
+        return []
+    if total[0] > 0:
+        raise ClusterError("another worker of the cluster stopped with an error (see its output); "
+                           "this one stops too")
+    chief = list(total[1:1 + len(values)])
+    chief_own = list(total[1 + len(values):1 + len(values) + len(own)])
+    differ = sum_across_workers(strategy, [float(chief_own != own)])[0]
+    if differ > 0:
+        raise ClusterError("the workers were not started with the same settings and corpus; "
+                           "start every worker with the same command and corpus file")
+    return chief
+
+
+class ClusterTrainingModel(keras.Model):
+    """The training model as several workers fit it (the same layers and weights).
+
+    Two things Keras 3's `fit` does not do on `MultiWorkerMirroredStrategy` with one device per
+    worker, done here: made outside the strategy's scope, it is not built by averaging a first
+    batch of data across the workers (a collective TensorFlow refuses there; `fit` runs inside
+    the scope); and its step returns each log as a 1-element vector, which Keras reduces across
+    workers along axis 0 (a scalar has no axis 0).
+    """
+
+    def train_step(self, data):
+        return {k: ops.reshape(v, (1,)) for k, v in super().train_step(data).items()}
+
+    def test_step(self, data):
+        return {k: ops.reshape(v, (1,)) for k, v in super().test_step(data).items()}
 
 
 def _restore(model, path):
@@ -204,51 +291,77 @@ def _restore(model, path):
     model.load_weights(path)
 
 
-def _train(config, out_dir, overwrite, verbose, splits):
-    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
-    if config.corpus:  # found again from any working directory
-        config = dataclasses.replace(config, corpus=os.path.abspath(config.corpus))
-    say = print if verbose else (lambda *args, **kwargs: None)
+def _prepare(config, out_dir, overwrite, verbose, splits, say):
+    """Everything before the model: the resume decision, the backup, the split and the
+    vocabularies. Touches no TensorFlow collective (a worker that fails here tells the others)."""
     resuming = _check_resume(config, out_dir, overwrite)
     say(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
     say(config.to_json())
-    keras.utils.set_random_seed(config.seed)
     backup = load_backup(out_dir) if resuming else None
     final = load_final(out_dir) if resuming else None
-    # A resumed run continues at this epoch; shuffling and dropout draw from seed + epoch, so
-    # the resumed epochs do not replay the first epochs' order.
-    resumed_epoch = backup["epoch"] if backup else 0
-
     splits = splits or prepare_splits(config, verbose=bool(verbose))
     check_splits(splits, config)
+    split_sha256 = splits_sha256(splits)
     if resuming:
         source_tok, target_tok = read_tokenizers(config, out_dir)
+        if (read_state(out_dir) or {}).get("split_sha256", split_sha256) != split_sha256:
+            raise RunError(f"{out_dir}: the corpus now gives another split than the one this run "
+                           "started on; resume with the same corpus file, or --overwrite")
     else:
         try:
             source_tok, target_tok = make_tokenizers(config, splits.train)
         except ValueError as error:  # e.g. a vocabulary too small for the text's characters
             raise ConfigError(f"{config.tokenizer} vocabulary (--vocab-size "
                               f"{config.vocab_size}): {error}") from None
+    return resuming, backup, final, splits, split_sha256, source_tok, target_tok
 
-    strategy = get_strategy(config.strategy)
+
+def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    if config.corpus:  # found again from any working directory
+        config = dataclasses.replace(config, corpus=os.path.abspath(config.corpus))
+    say = print if verbose else (lambda *args, **kwargs: None)
+    keras.utils.set_random_seed(config.seed)
+    try:
+        resuming, backup, final, splits, split_sha256, source_tok, target_tok = _prepare(
+            config, out_dir, overwrite, verbose, splits, say)
+    except NmtError:
+        _agree(strategy, role, failed=True)
+        raise
+    # The chief's resume point reaches every worker; the settings (the corpus' place aside, it
+    # may differ between machines), the split and the vocabularies must be the same everywhere.
+    settings = json.dumps({k: v for k, v in dataclasses.asdict(config).items()
+                           if k not in ("corpus", "cluster_timeout")}, sort_keys=True)
+    vocabularies = "\n".join(source_tok.vocabulary + ["\t"] + target_tok.vocabulary)
+    # A resumed run continues at this epoch; shuffling and dropout draw from seed + epoch, so
+    # the resumed epochs do not replay the first epochs' order.
+    resumed_epoch, finished = (int(v) for v in _agree(
+        strategy, role, values=[backup["epoch"] if backup else 0, final is not None],
+        own=[fingerprint(settings), fingerprint(split_sha256), fingerprint(vocabularies)]))
+
     with build_precision(config.precision), strategy.scope():
         translator = Translator.create(config, source_tok, target_tok)
+    with build_precision(config.precision), (
+            contextlib.nullcontext() if role.workers > 1 else strategy.scope()):
         # What fit() trains: the same layers, with the output layer on real tokens only
         # (select_tokens) or on every position of the padded batch.
         model = build_training_model(translator.model) if config.select_tokens \
             else translator.model
+        if role.workers > 1:
+            model = ClusterTrainingModel(model.input, model.output, name=model.name)
+    with build_precision(config.precision), strategy.scope():
         compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
             config, len(splits.train)))
+        if role.workers > 1:
+            if not model.optimizer.built:  # its variables, on every worker
+                model.optimizer.build(model.trainable_variables)
     if strategy.num_replicas_in_sync > 1:
-        say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas, "
-            f"{config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
-    fingerprint = splits_sha256(splits)
+        say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas"
+            + (f" on {role.workers} workers" if role.workers > 1 else "")
+            + f", {config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
     if not resuming:
         translator.save_vocabularies(out_dir)
-        write_state(out_dir, completed=False, split_sha256=fingerprint)
-    elif (read_state(out_dir) or {}).get("split_sha256", fingerprint) != fingerprint:
-        raise RunError(f"{out_dir}: the corpus now gives another split than the one this run "
-                       "started on; resume with the same corpus file, or --overwrite")
+        write_state(out_dir, completed=False, split_sha256=split_sha256)
     elif load_config(out_dir) != config:  # runtime settings changed: record what runs now
         save_config(out_dir, config)
 
@@ -260,21 +373,28 @@ def _train(config, out_dir, overwrite, verbose, splits):
     train_src, train_tgt = translator.vectorize(splits.train)
     rows = list((backup or {}).get("history") or read_history(out_dir)[:resumed_epoch])
     extra = {}
-    if final is not None:  # killed after training, before model.keras was written
-        weights, extra = final
-        translator.model.load_weights(weights)
-        rows = extra.pop("history")
+    if finished:  # killed after training, before model.keras was written
+        if final is not None:  # the chief's; the other workers take its weights below
+            weights, extra = final
+            translator.model.load_weights(weights)
+            rows = extra.pop("history")
+        broadcast_variables(strategy, role, translator.model.weights)
         say("training had finished; saving its final model")
     else:
         if backup:
             _restore(model, backup["weights"])
             write_history(out_dir, rows)  # drop rows of epochs after the backup
+        # Every worker starts from the chief's weights and optimizer state.
+        broadcast_variables(strategy, role, model.weights + model.optimizer.variables)
+        if resumed_epoch:
             keras.utils.set_random_seed(config.seed + resumed_epoch)
             say(f"continuing after epoch {resumed_epoch}")
         extra = _fit(config, out_dir, translator, model, splits, train_src, train_tgt,
-                     rows, resumed_epoch, verbose, say)
+                     rows, resumed_epoch, verbose, say, strategy, role)
         save_final(out_dir, translator.model, dict(extra, history=rows))
     write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
+    if role.workers > 1:  # the same on every worker: they trained in step
+        say(f"worker {role.index}: final weights sha256 {weights_sha256(translator.model)}")
     final_metrics = _last_metrics(rows)
     seconds = sum(row.get("epoch_seconds", 0.0) for row in rows)
     steps = config.steps_per_epoch or None
@@ -285,7 +405,8 @@ def _train(config, out_dir, overwrite, verbose, splits):
                 final_metrics=final_metrics, parameters=counts, epochs_run=len(rows),
                 target_tokens_per_batch=round(tokens * config.batch_size / len(train_tgt), 2),
                 batches_per_epoch=steps or -(-len(train_tgt) // config.batch_size),
-                split_sha256=fingerprint, **extra)
+                split_sha256=split_sha256,
+                **({"workers": role.workers} if role.workers > 1 else {}), **extra)
     remove(os.path.join(out_dir, BACKUP_DIR))
     say(f"trained in {seconds / 60:.1f} min (training time, validation excluded); "
         + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final_metrics.items())))
@@ -294,12 +415,12 @@ def _train(config, out_dir, overwrite, verbose, splits):
 
 
 def _last_metrics(rows):
-    """The last epoch's metrics from the history rows."""
-    return {k: v for k, v in rows[-1].items() if k != "epoch"}
+    """The last epoch's metrics from the history rows (none: a worker that trained no epoch)."""
+    return {k: v for k, v in rows[-1].items() if k != "epoch"} if rows else {}
 
 
 def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows, resumed_epoch,
-         verbose, say):
+         verbose, say, strategy, role):
     """Run `model.fit` from `resumed_epoch`; leave the final weights in `translator.model` and
     return what train_state.json records about how they were chosen."""
     val_src, val_tgt = translator.vectorize(splits.val)
@@ -314,6 +435,8 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
     steps = config.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()
+    if role.workers > 1:
+        train_ds, val_ds = shard_by_data(train_ds), shard_by_data(val_ds)
     say(f"real target tokens: train {count_target_tokens(train_tgt):,}, "
         f"val {count_target_tokens(val_tgt):,}")
 
@@ -328,7 +451,10 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
         keras.callbacks.TerminateOnNaN(),
     ]
     if config.budget_minutes:
-        callbacks.append(TimeBudget(config.budget_minutes))
+        # The chief's clock decides for the whole cluster.
+        agree = None if role.workers == 1 else (
+            lambda stop: bool(_agree(strategy, role, values=[float(stop)])[0]))
+        callbacks.append(TimeBudget(config.budget_minutes, agree=agree))
     averager = None
     if config.average_last > 1:
         averager = AverageLastEpochs(translator.model, config.average_last)
@@ -340,14 +466,16 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
             patience=config.early_stopping, restore_best_weights=True,
             verbose=1 if verbose else 0))
     if resumed_epoch < config.epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                  initial_epoch=resumed_epoch, steps_per_epoch=steps, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)  # the dataset reshuffles itself each epoch
+        with strategy.scope():
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                      initial_epoch=resumed_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                      verbose=verbose, shuffle=False)  # the dataset reshuffles itself each epoch
     if checkpoint.nan_epoch is not None:
         _stop_on_nan(out_dir, translator, model, checkpoint.nan_epoch, rows)
     if averager is not None:
-        return {"checkpoint_average": _use_best_of_average(
-            model, translator, averager, val_ds, rows[-1]["val_loss"], say)}
+        with strategy.scope():
+            return {"checkpoint_average": _use_best_of_average(
+                model, translator, averager, val_ds, rows[-1]["val_loss"], say)}
     return {}
 
 

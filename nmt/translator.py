@@ -14,9 +14,20 @@ Example:
 >>> outputs = translator.translate(["I love AI.", "", "?"])
 >>> len(outputs), outputs[1:]   # blank input, or punctuation only, gives a blank line
 (3, ['', ''])
+>>> isinstance(translator.translate("I love AI."), str)   # a string gives a string
+True
+>>> [len(h) for h in translator.translate(["I love AI.", ""], nbest=2)]   # n-best implies beam
+[2, 0]
+
+`import nmt.translator` also registers everything a run's `model.keras` names, so
+`keras.saving.load_model("runs/small/model.keras")` loads it as it was saved.
 """
 
+import contextlib
+import functools
 import os
+import sys
+import typing
 import warnings
 import zipfile
 
@@ -25,9 +36,12 @@ import numpy as np
 import tensorflow as tf
 
 from data.tokenizers import learn_tokenizers, tokenizer_class
-from models import metrics  # noqa: F401  (registers the metrics a saved, compiled model names)
-from models.decoding import decode
+# Registers every serializable object a saved, compiled model.keras names (the layers come with
+# `models.registry`), so after `import nmt.translator` plain `keras.saving.load_model` loads it.
+from models import metrics, optimizers, schedules  # noqa: F401
+from models.decoding import beam_search, decode as decode_tokens
 from models.registry import MODELS
+from nmt.config import ConfigError, Decoding
 from nmt.hardware import build_precision
 from nmt.runs import (CONFIG_FILE, MODEL_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE, RunError,
                       check_run_files, load_config, save_config, write_file)
@@ -70,6 +84,34 @@ def read_tokenizers(config, folder):
         raise RunError(f"{os.path.join(folder, TARGET_VOCAB_FILE)}: has no [start] and [end] "
                        "tokens: not this run's Spanish vocabulary")
     return tuple(tokenizers)
+
+
+class Hypothesis(typing.NamedTuple):
+    """One translation of a sentence: its text, its score (see `Translator.hypotheses`; None
+    when not computed) and its Spanish ids from `[start]` (None for a blank input)."""
+
+    translation: str
+    score: typing.Optional[float]
+    ids: typing.Optional[np.ndarray]
+
+
+def _trim(source_ids):
+    """int64 ids without the columns that are padding in every row (no effect on outputs, less
+    work)."""
+    source_ids = np.asarray(source_ids, dtype="int64")
+    return source_ids[:, : max(1, int((source_ids != 0).sum(axis=1).max(initial=0)))]
+
+
+class _ProgressBar:
+    """Keras' progress bar, drawn on standard error (standard output carries translations)."""
+
+    def __init__(self, total):
+        with contextlib.redirect_stdout(sys.stderr):
+            self._bar = keras.utils.Progbar(total, unit_name="sentence")
+
+    def add(self, count):
+        with contextlib.redirect_stdout(sys.stderr):
+            self._bar.add(count)
 
 
 class Translator:
@@ -144,8 +186,14 @@ class Translator:
 
     # Decoding.
 
+    # Compiled decoders kept at most (one per max_length and set of options; the oldest goes),
+    # so a server asked for ever new temperatures does not keep every trace.
+    MAX_COMPILED = 16
+
     def _decode_function(self, max_length, options):
-        """A compiled encode + decode for one set of decoding options (traced once, reused)."""
+        """A compiled encode + decode for one set of decoding options (traced once, reused).
+
+        The strategy "nbest" is beam search returning every beam and its score, best first."""
         key = (max_length, tuple(sorted(options.items())))
         if key not in self._compiled:
             steps = self.steps
@@ -157,44 +205,132 @@ class Translator:
                 state = steps.encode(source)
                 cache = steps.init_cache(state, max_length)
                 start = tf.fill([tf.shape(source)[0]], tf.constant(start_id, tf.int64))
-                return decode(steps.next_fn, start, cache, max_length, end_id, seed=seed, **options)
+                if options["strategy"] == "nbest":
+                    return beam_search(steps.next_fn, start, cache, max_length, end_id,
+                                       options["num_beams"], options["alpha"], return_all=True)
+                return decode_tokens(steps.next_fn, start, cache, max_length, end_id, seed=seed,
+                                     **options)
 
-            self._compiled[key] = run
+            self._remember(key, run)
         return self._compiled[key]
 
-    def translate_ids(self, source_ids, strategy="greedy", max_length=None, temperature=1.0,
+    def _remember(self, key, function):
+        """Keep a compiled function under `key`, dropping the oldest beyond `MAX_COMPILED`."""
+        while len(self._compiled) >= self.MAX_COMPILED:
+            self._compiled.pop(next(iter(self._compiled)))
+        self._compiled[key] = function
+
+    def check_decoding(self, decoding):
+        """Raise `ConfigError` for a `Decoding` this model cannot run: more output tokens than a
+        Transformer learned positions for, or a top_k beyond the Spanish vocabulary."""
+        max_length = decoding.max_length or self.config.sequence_length
+        learned_positions = "sequence_length" in MODELS[self.config.model].build_arguments()
+        if learned_positions and max_length > self.config.sequence_length:
+            raise ConfigError(f"max_length={max_length} (--max-length) is longer than the "
+                              f"{self.config.sequence_length} positions this model learned")
+        if decoding.decode == "sample" and decoding.top_k > self.target_tokenizer.vocab_size:
+            raise ConfigError(f"top_k={decoding.top_k} (--top-k) is larger than the Spanish "
+                              f"vocabulary ({self.target_tokenizer.vocab_size:,})")
+
+    def translate_ids(self, source_ids, decode="greedy", max_length=None, temperature=1.0,
                       top_k=0, top_p=1.0, num_beams=4, alpha=0.6, seed=0):
         """(batch, src_len) English ids -> (batch, max_length + 1) Spanish ids from `[start]`.
 
-        `strategy` is "greedy", "sample" (`temperature`, `top_k`, `top_p`, `seed`) or "beam"
+        `decode` is "greedy", "sample" (`temperature`, `top_k`, `top_p`, `seed`) or "beam"
         (`num_beams`, length penalty `alpha`); see `models/decoding.py`.
         """
         max_length = max_length or self.config.sequence_length
-        learned_positions = "sequence_length" in MODELS[self.config.model].build_arguments()
-        if learned_positions and max_length > self.config.sequence_length:
-            raise ValueError(f"max_length={max_length} is longer than the "
-                             f"{self.config.sequence_length} positions this model learned")
-        options = {"strategy": strategy}
-        if strategy == "sample":
+        self.check_decoding(Decoding(max_length=max_length))
+        options = {"strategy": decode}
+        if decode == "sample":
             options.update(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
-        elif strategy == "beam":
+        elif decode == "beam":
             options.update(num_beams=int(num_beams), alpha=float(alpha))
         run = self._decode_function(max_length, options)
-        source_ids = np.asarray(source_ids, dtype="int64")
-        # Drop the columns that are padding in every row (no effect on outputs, less work).
-        width = max(1, int((source_ids != 0).sum(axis=1).max(initial=0)))
-        return run(tf.constant(source_ids[:, :width]), tf.constant(seed, tf.int64)).numpy()
+        source_ids = _trim(source_ids)
+        return run(tf.constant(source_ids), tf.constant(seed, tf.int64)).numpy()
 
-    def translate(self, sentences, batch_size=256, return_ids=False, progress=False, seed=0,
-                  **decoding):
-        """Translate a list of English strings; blank inputs (or only punctuation) give blank outputs.
+    def _beams(self, source_ids, num_beams, alpha, max_length):
+        """Every beam of a beam search, best first: tokens (batch, num_beams, max_length + 1)
+        and scores (batch, num_beams) (log-probability / GNMT length penalty)."""
+        run = self._decode_function(max_length, {"strategy": "nbest", "num_beams": int(num_beams),
+                                                 "alpha": float(alpha)})
+        tokens, scores = run(tf.constant(_trim(source_ids)), tf.constant(0, tf.int64))
+        return tokens.numpy(), scores.numpy()
 
-        Sentences are sorted by length and decoded `batch_size` at a time; the output order is
-        the input order. `decoding` options go to `translate_ids` (strategy, num_beams, ...).
+    def token_log_probs(self, source_ids, target_ids):
+        """The sum of the log-probabilities the model gives each row's tokens after `[start]`,
+        through `[end]` (one teacher-forced pass; the model's own distribution, at temperature
+        1 and unfiltered): (batch,) float."""
+        target_ids = np.asarray(target_ids, dtype="int64")
+        width = max(2, int(np.nonzero(target_ids.any(axis=0))[0].max(initial=0)) + 1)
+        inputs, labels = target_ids[:, : width - 1], target_ids[:, 1:width]
+        logits = self.model({"english": _trim(source_ids), "spanish": inputs}, training=False)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+        picked = np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+        return (picked * (labels != 0)).sum(axis=1)
+
+    def translate(self, sentences, *, decode=None, num_beams=None, alpha=None, temperature=None,
+                  top_k=None, top_p=None, seed=None, max_length=None, nbest=None,
+                  batch_size=None, return_ids=False, progress=False, strategy=None):
+        """Translate English text: a string gives a string, a list of strings a list.
+
+        The keywords are those of `nmt translate`'s flags (`nmt.config.Decoding`); one left out
+        takes its default, and one that only another decoding reads implies it (num_beams,
+        alpha, nbest: beam search; temperature, top_k, top_p: sampling) or, with a `decode`
+        that would ignore it, is a `ConfigError`. Blank inputs (or only punctuation) give blank
+        outputs. Sentences are sorted by length and decoded `batch_size` at a time; the output
+        order is the input order.
+
+        Args:
+            sentences: str, or a list (any iterable) of str.
+            decode: "greedy" (default), "sample" or "beam".
+            nbest: int. With beam search, each output is instead a list of up to `nbest`
+                `Hypothesis(translation, score, ids)`, best first (a blank input gives []).
+            return_ids: bool. Also return the Spanish ids of each output (from `[start]`; None
+                for a blank input): `(outputs, ids)`.
+            progress: bool. A progress bar on standard error.
+            strategy: the former name of `decode`.
         """
+        if strategy is not None:
+            if decode is not None and decode != strategy:
+                raise TypeError(f"decode={decode!r} and strategy={strategy!r}: strategy is the "
+                                "former name of decode; give one")
+            decode = strategy
+        decoding = Decoding.from_options(
+            decode=decode, num_beams=num_beams, alpha=alpha, temperature=temperature, top_k=top_k,
+            top_p=top_p, seed=seed, max_length=max_length, nbest=nbest, batch_size=batch_size)
+        if return_ids and decoding.nbest:
+            raise TypeError("return_ids=True with nbest: each Hypothesis holds its ids")
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"translate() takes a string or a list of strings; item {i} is "
+                                f"{type(text).__name__}")
+        found = self.hypotheses(texts, decoding, progress=progress)
+        if decoding.nbest:
+            return found[0] if single else found
+        outputs, ids = [h[0].translation for h in found], [h[0].ids for h in found]
+        if single:
+            outputs, ids = outputs[0], ids[0]
+        return (outputs, ids) if return_ids else outputs
+
+    def hypotheses(self, sentences, decoding, scores=False, progress=False):
+        """Per sentence, a list of `Hypothesis(translation, score, ids)`, best first: up to
+        `decoding.nbest` of them with n-best beam search, else one.
+
+        A blank sentence gives `[Hypothesis("", None, None)]` ([] for n-best). The score is
+        beam search's (log-probability / GNMT length penalty) with beam search and `scores` or
+        n-best; with greedy or sampling and `scores`, the sum of the log-probabilities of the
+        tokens (`token_log_probs`); else None.
+        """
+        self.check_decoding(decoding)
+        max_length = decoding.max_length or self.config.sequence_length
+        options = {name: value for name, value in decoding.options().items()
+                   if name not in ("nbest", "max_length")}
         sentences = list(sentences)
-        outputs = [""] * len(sentences)
-        ids_out = [None] * len(sentences)
+        found = [[] if decoding.nbest else [Hypothesis("", None, None)] for _ in sentences]
         work = [i for i, s in enumerate(sentences) if s.strip()]
         if work:
             source_ids = self.source_tokenizer.encode([sentences[i] for i in work])
@@ -202,26 +338,55 @@ class Translator:
             has_words = source_ids.any(axis=1)
             work = [i for i, keep in zip(work, has_words) if keep]
             source_ids = source_ids[has_words]
-        bar = keras.utils.Progbar(len(work), unit_name="sentence") if progress and work else None
-        if work:
-            order = np.argsort((source_ids != 0).sum(axis=1), kind="stable")
-            for begin in range(0, len(order), batch_size):
-                chunk = order[begin : begin + batch_size]
-                ids = self.translate_ids(source_ids[chunk], seed=seed + begin, **decoding)
-                for row, j in zip(ids, chunk):
-                    outputs[work[j]] = self.target_tokenizer.decode([row])[0]
-                    ids_out[work[j]] = row
-                if bar is not None:
-                    bar.add(len(chunk))
-        return (outputs, ids_out) if return_ids else outputs
+        if not work:
+            return found
+        bar = _ProgressBar(len(work)) if progress else None
+        beams = decoding.decode == "beam" and (scores or decoding.nbest)
+        order = np.argsort((source_ids != 0).sum(axis=1), kind="stable")
+        for begin in range(0, len(order), decoding.batch_size):
+            chunk = order[begin : begin + decoding.batch_size]
+            if beams:
+                tokens, beam_scores = self._beams(source_ids[chunk], decoding.num_beams,
+                                                  decoding.alpha, max_length)
+                keep = decoding.nbest or 1
+                for j, rows, row_scores in zip(chunk, tokens, beam_scores):
+                    texts = self.target_tokenizer.decode(rows[:keep])
+                    # A beam that never got a real token (a vocabulary smaller than num_beams)
+                    # is left out.
+                    found[work[j]] = [Hypothesis(text, float(score), row) for text, score, row
+                                      in zip(texts, row_scores[:keep], rows[:keep]) if score > -1e8]
+            else:
+                ids = self.translate_ids(source_ids[chunk], seed=decoding.seed + begin,
+                                         max_length=max_length, **options)
+                texts = self.target_tokenizer.decode(ids)
+                sums = (self.token_log_probs(source_ids[chunk], ids) if scores
+                        else [None] * len(ids))
+                for j, text, score, row in zip(chunk, texts, sums, ids):
+                    found[work[j]] = [Hypothesis(text, None if score is None else float(score),
+                                                 row)]
+            if bar is not None:
+                bar.add(len(chunk))
+        return found
+
+    def translate_nbest(self, sentence, num_beams=4, alpha=0.6, max_length=None):
+        """Every beam of a beam search for one sentence, best first: a list of
+        `Hypothesis(translation, score, ids from [start])`; the score is the log-probability
+        divided by the GNMT length penalty (`models.decoding.beam_search`). A blank sentence
+        gives []."""
+        decoding = Decoding(decode="beam", num_beams=num_beams, alpha=alpha,
+                            max_length=max_length or 0, nbest=num_beams).validate()
+        return self.hypotheses([sentence], decoding)[0]
 
     def overlong(self, sentences):
         """Indices of sentences longer than the model's source length (they get truncated)."""
         counts = self.source_tokenizer.token_counts(sentences) if sentences else []
         return [i for i, n in enumerate(counts) if n > self.config.sequence_length]
 
-    def attention(self, sentence, target_ids):
-        """Cross-attention (heads, tgt_len, src_len), source tokens and target tokens, for plots."""
+    def attention(self, sentence, target_ids, all_layers=False, compiled=False):
+        """Cross-attention (heads, tgt_len, src_len), source tokens and target tokens, for plots;
+        None for a model without attention. With `all_layers` the weights are those of every
+        decoder block: (layers, heads, tgt_len, src_len). `compiled` traces the computation once
+        and reuses it (a server's many requests; a single plot is faster without)."""
         source_ids = self.source_tokenizer.encode([sentence])
         width = max(1, int((source_ids != 0).sum()))
         source_ids = source_ids[:, :width]
@@ -229,7 +394,14 @@ class Translator:
         end = np.nonzero(target_ids == self.target_tokenizer.end_id)[0]
         length = int(end[0]) + 1 if len(end) else int((target_ids != 0).sum())
         inputs = target_ids[None, : max(length - 1, 1)]
-        weights = self.steps.attention(tf.constant(source_ids), tf.constant(inputs))
+        run = functools.partial(self.steps.attention, all_layers=all_layers)
+        if compiled:
+            key = ("attention", all_layers)
+            if key not in self._compiled:
+                self._remember(key, tf.function(
+                    run, input_signature=[tf.TensorSpec([None, None], tf.int64)] * 2))
+            run = self._compiled[key]
+        weights = run(tf.constant(source_ids, tf.int64), tf.constant(inputs, tf.int64))
         if weights is None:
             return None
         return (np.asarray(weights)[0], self.source_tokenizer.tokens(source_ids[0]),

@@ -98,8 +98,8 @@ def test_exported_saved_model_serves_without_this_project(tiny_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     script = (
         "import sys, tensorflow as tf\n"
-        f"m = tf.saved_model.load({exported!r})\n"
-        "out = m.translate(tf.constant(['Where is the station?', '', 'Go.'])).numpy()\n"
+        f"m = tf.saved_model.load({os.path.join(exported, '1')!r})  # TF Serving's layout\n"
+        "out = m.translate(tf.constant(['Where is the station?', '', 'Go.']))['spanish'].numpy()\n"
         "assert not {'models', 'data', 'nmt'} & set(sys.modules), sorted(sys.modules)\n"
         "print('\\n'.join(s.decode() for s in out))\n")
     served = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,

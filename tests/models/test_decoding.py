@@ -112,3 +112,37 @@ def test_top_k_and_top_p_sample_only_from_the_best_tokens():
     assert sampled(top_k=2) == {0, 1}
     assert sampled(top_p=0.7) == {0, 1}  # 0.5 < 0.7 <= 0.5 + 0.3
     assert sampled(top_p=0.4) == {0}
+
+
+def test_beam_search_can_return_every_beam_best_first_with_its_score():
+    from models.decoding import beam_search
+
+    config = resolve_config("transformer", "tiny", vocab_size=8)
+    model = build_model(config)
+    steps = Translator(config, model, None, None).steps
+    source = np.random.default_rng(5).integers(1, 8, size=(3, 6))
+    state = steps.encode(tf.constant(source))
+
+    def search(**options):
+        return beam_search(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 10), 10, 3,
+                           num_beams=4, **options)
+
+    best, best_scores = search()
+    every, scores = search(return_all=True)
+    assert every.shape == (3, 4, 11) and scores.shape == (3, 4)
+    np.testing.assert_array_equal(every[:, 0], best)  # the first is the default's answer
+    np.testing.assert_allclose(scores[:, 0], best_scores)
+    assert np.all(np.diff(scores.numpy(), axis=1) <= 0)  # best first
+    # Each score is the hypothesis' length-normalised log-probability under the model (checked
+    # where the untrained model did not choose the padding id 0 before [end]: a full pass reads
+    # such a token as padding, so it cannot score it).
+    checked = 0
+    for beam in range(4):
+        tokens = every[:, beam].numpy()
+        rescored = _normalised_log_prob(model, source, tokens, 3)
+        for row, generated in enumerate(tokens[:, 1:]):
+            ends = np.nonzero(generated == 3)[0]
+            if not (generated[: ends[0] if len(ends) else None] == 0).any():
+                np.testing.assert_allclose(rescored[row], scores[row, beam], atol=1e-4)
+                checked += 1
+    assert checked >= 3

@@ -50,3 +50,18 @@ def test_builders_name_their_arguments_like_the_config_fields():
     for name, spec in MODELS.items():
         missing = set(spec.build_arguments()) - fields - {"source_vocab_size", "target_vocab_size"}
         assert not missing, (name, missing)
+
+
+@pytest.mark.parametrize("name, extra, layers, heads", [
+    ("transformer", dict(num_layers=2), 2, 2), ("rnn", {}, 1, 1), ("gru", {}, None, None)])
+def test_the_attention_of_every_layer_ends_with_the_last_layers(name, extra, layers, heads):
+    steps = MODELS[name].steps(_build(name, **extra))
+    source = np.array([[3, 4, 5, 0], [6, 7, 8, 9]], dtype="int64")
+    target = np.array([[1, 5, 6], [1, 7, 0]], dtype="int64")
+    every = steps.attention(source, target, all_layers=True)
+    if layers is None:  # the attention-free GRU
+        assert every is None
+        return
+    assert every.shape == (2, layers, heads, 3, 4)  # (batch, layers, heads, tgt_len, src_len)
+    np.testing.assert_allclose(np.asarray(every)[:, -1], steps.attention(source, target),
+                               atol=1e-6)

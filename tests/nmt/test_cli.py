@@ -2,6 +2,7 @@
 bugs say so (exit 1), also from a new process."""
 
 import json
+import os
 
 import pytest
 
@@ -9,7 +10,8 @@ import nmt.cli
 from data.corpus import CorpusError
 from nmt.cli import build_parser, main, train_config
 from nmt.config import declared_fields, flag
-from tests.conftest import run_nmt
+from nmt.translator import Translator
+from tests.conftest import ROOT, run_nmt
 
 
 def test_train_help_lists_every_setting_with_its_default(capsys):
@@ -152,3 +154,142 @@ def test_closed_streams_and_a_reader_that_leaves_are_handled_quietly(synthetic_r
     assert piped.stdout.count("\n") == 1
     assert "Traceback" not in piped.stderr and "Error" not in piped.stderr
     assert piped.returncode in (0, 141)  # 141: nmt stopped by the closed pipe, quietly
+
+
+# `nmt translate`: flags as fairseq / Marian / OpenNMT users know them.
+
+SAVED_RUNS = os.path.join(ROOT, "tests", "fixtures", "saved_runs")
+RUN = os.path.join(SAVED_RUNS, "transformer-wordpiece")  # sequence length 12
+
+
+def test_translate_nbest_prints_a_scored_block_per_input(capsys):
+    assert main(["translate", "--run", RUN, "--nbest", "3", "Where is the train station?", "",
+                 "Go."]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\n\n")
+    blocks, block = [], []
+    for line in out.split("\n")[:-1]:  # every block ends with an empty line
+        if line:
+            block.append(line)
+        else:
+            blocks.append(block)
+            block = []
+    assert len(blocks) == 3 and blocks[1] == []  # a blank input has no hypotheses
+    for block in (blocks[0], blocks[2]):
+        assert 1 <= len(block) <= 3
+        scores = [float(line.split("\t")[0]) for line in block]
+        assert scores == sorted(scores, reverse=True)
+    best = Translator.load(RUN).translate("Where is the train station?", decode="beam",
+                                          num_beams=3)
+    assert blocks[0][0].split("\t", 1)[1] == best
+
+
+def test_translate_jsonl_gives_source_translation_score_and_nbest(capsys):
+    assert main(["translate", "--run", RUN, "--format", "jsonl", "Go.", ""]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["source"] for row in rows] == ["Go.", ""]
+    assert rows[0]["translation"] == Translator.load(RUN).translate("Go.")
+    assert isinstance(rows[0]["score"], float) and rows[0]["score"] < 0  # greedy: sum of log-probs
+    assert rows[1] == {"source": "", "translation": "", "score": None}
+    assert main(["translate", "--run", RUN, "--format", "jsonl", "--nbest", "2", "Go."]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert set(row) == {"source", "translation", "score", "nbest"}
+    assert 1 <= len(row["nbest"]) <= 2
+    assert row["nbest"][0] == {"translation": row["translation"], "score": row["score"]}
+
+
+def test_translate_an_ignored_option_is_implied_and_a_conflict_is_exit_2(capsys):
+    assert main(["translate", "--run", RUN, "--num-beams", "3", "Go.", "I love AI."]) == 0
+    implied = capsys.readouterr().out
+    assert main(["translate", "--run", RUN, "--decode", "beam", "--num-beams", "3", "Go.",
+                 "I love AI."]) == 0
+    assert capsys.readouterr().out == implied
+    for flags, message in [
+            (["--decode", "greedy", "--num-beams", "4"],
+             "num_beams=4 (--num-beams) is for --decode beam, not --decode greedy"),
+            (["--decode", "beam", "--temperature", "0.7"],
+             "temperature=0.7 (--temperature) is for --decode sample, not --decode beam"),
+            (["--nbest", "5", "--num-beams", "3"],
+             "nbest=5 (--nbest) is more than num_beams=3 (--num-beams), the hypotheses beam "
+             "search keeps"),
+            (["--max-length", "13"],
+             "max_length=13 (--max-length) is longer than the 12 positions this model learned")]:
+        assert main(["translate", "--run", RUN, *flags, "Go."]) == 2, flags
+        assert capsys.readouterr().err == f"nmt translate: error: {message}\n"
+
+
+def _without_tensorflow_settings():
+    """This environment without the settings that quiet TensorFlow (as a user's shell has it)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("TF_CPP_MIN_LOG_LEVEL", "NMT_DEBUG", "GRPC_VERBOSITY")}
+
+
+@pytest.mark.slow
+def test_translate_prints_no_tensorflow_start_up_lines():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT as root
+
+    result = subprocess.run([sys.executable, "-m", "nmt", "translate", "--run", RUN, "Go."],
+                            cwd=root, env=_without_tensorflow_settings(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout == Translator.load(RUN).translate("Go.") + "\n"
+
+
+@pytest.mark.slow
+def test_translate_at_a_terminal_translates_each_typed_line_until_ctrl_d():
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT as root
+
+    def start():
+        terminal, child_side = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nmt", "translate", "--run", RUN], cwd=root,
+            env=_without_tensorflow_settings(), stdin=child_side, stdout=subprocess.PIPE,
+            stderr=child_side)
+        os.close(child_side)
+        return terminal, process
+
+    def read_until(fd, ending, seconds=120):
+        """What `fd` gives until it ends with `ending` (the prompt, a line)."""
+        text, deadline = b"", time.monotonic() + seconds
+        while not text.endswith(ending):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"timed out waiting for {ending!r}; got {text!r}"
+            text += os.read(fd, 4096)
+        return text.decode()
+
+    translator = Translator.load(RUN)
+    terminal, process = start()
+    try:
+        assert "Ctrl-D quits" in read_until(terminal, b"en> ")
+        translations = []
+        for sentence in ("Go.", "Where is the train station?"):
+            os.write(terminal, sentence.encode() + b"\n")
+            translations.append(read_until(process.stdout.fileno(), b"\n").rstrip("\n"))
+            read_until(terminal, b"en> ")
+        assert translations == translator.translate(["Go.", "Where is the train station?"])
+        os.write(terminal, b"\x04")  # Ctrl-D at the start of a line: end of input
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        os.close(terminal)
+    # Ctrl-C (SIGINT) at the prompt: a clean exit with 130.
+    terminal, process = start()
+    try:
+        read_until(terminal, b"en> ")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        assert "Traceback" not in read_until(terminal, b"interrupted\r\n")
+    finally:
+        process.kill()
+        os.close(terminal)

@@ -42,3 +42,17 @@ def test_stdin_a_file_and_dev_stdin_read_the_same(tmp_path):
                               capture_output=True, check=True).stdout
                for source in ("-", "/dev/stdin", str(path))]
     assert results[0] == results[1] == results[2] == b"['I love AI.', 'Go.']\n"
+
+
+def test_typed_lines_come_one_at_a_time_after_a_prompt_on_stderr(monkeypatch, capsys):
+    import io
+
+    from nmt.inputs import typed_lines
+
+    typed = io.TextIOWrapper(io.BytesIO(b"Go.\r\n\n\xe9\nI love AI."))
+    monkeypatch.setattr(sys, "stdin", typed)
+    assert list(typed_lines("en> ")) == ["Go.", "", "I love AI."]  # the last: Ctrl-D mid-line
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("en> ") == 5  # one per line read, and one for the end of input
+    assert "warning: typed line 3 is not UTF-8 text (byte 0xe9); skipped\n" in captured.err
