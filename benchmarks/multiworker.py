@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import time
 
 ROOT = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 sys.path.insert(0, ROOT)
+from nmt.hardware import local_addresses, tf_config  # noqa: E402  (the checkout's)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 BANDWIDTHS_GBIT = (1, 10, 25, 100)
@@ -60,19 +61,8 @@ print("ALLREDUCE", (time.perf_counter() - start) / repeats)
 """
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def cluster_env(addresses, index, pinned):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
-        {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=tf_config(addresses, index))
     if pinned:
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
                    OMP_NUM_THREADS="1")
@@ -150,24 +140,26 @@ def main(argv=None):
                 if line.startswith("model name")), "unknown CPU")
     print(f"CPU: {cpu}, {os.cpu_count()} logical cores; preset {args.preset}, global batch "
           f"{args.batch_size}, {args.steps} timed steps")
-    work = tempfile.mkdtemp(prefix="nmt-multiworker-bench-")
+    # The runs and the workers' own folders ($TMPDIR), removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="nmt-multiworker-bench-") as work:
+        one = os.path.join(work, "one")
+        run_all([train_flags(args, one)], [dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")])
+        one_tps, one_step, parameters = tokens_per_second(one)
 
-    one = os.path.join(work, "one")
-    run_all([train_flags(args, one)], [dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")])
-    one_tps, one_step, parameters = tokens_per_second(one)
+        two = os.path.join(work, "two")
+        addresses = local_addresses(2)
+        run_all([pin(i) + train_flags(args, two) + ["--strategy", "multiworker"]
+                 for i in range(2)],
+                [dict(cluster_env(addresses, i, pinned=True), TMPDIR=work) for i in range(2)])
+        two_tps, two_step, _ = tokens_per_second(two)
 
-    two = os.path.join(work, "two")
-    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    run_all([pin(i) + train_flags(args, two) + ["--strategy", "multiworker"] for i in range(2)],
-            [dict(cluster_env(addresses, i, pinned=True), TMPDIR=work) for i in range(2)])
-    two_tps, two_step, _ = tokens_per_second(two)
-
-    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    results = run_all(
-        [pin(i) + [sys.executable, "-c", ALLREDUCE_WORKER, str(parameters), str(args.repeats)]
-         for i in range(2)], [cluster_env(addresses, i, pinned=True) for i in range(2)])
-    allreduce = max(float(line.split()[1]) for _, out, _ in results
-                    for line in out.splitlines() if line.startswith("ALLREDUCE"))
+        addresses = local_addresses(2)
+        results = run_all(
+            [pin(i) + [sys.executable, "-c", ALLREDUCE_WORKER, str(parameters),
+                       str(args.repeats)] for i in range(2)],
+            [cluster_env(addresses, i, pinned=True) for i in range(2)])
+        allreduce = max(float(line.split()[1]) for _, out, _ in results
+                        for line in out.splitlines() if line.startswith("ALLREDUCE"))
 
     gradient_bytes = 4 * parameters
     print("\n| run | target tokens/s | step time | all-reduce per step |")

@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -29,39 +28,13 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from nmt import serve  # noqa: E402  (the checkout, not an installed copy)
 DEFAULT_RUN = os.path.join(ROOT, "tests", "fixtures", "saved_runs", "transformer-word")
 HOST = "127.0.0.1"
 SENTENCES = ["Where is the train station?", "I love AI.", "She is reading a book in the garden.",
              "We will go to the beach tomorrow if it does not rain.", "Tom ran.",
              "Can you help me, please?", "It is too late to go out tonight.", "Go."]
-
-
-def start_server(runs, timeout=300):
-    """(process, base URL) of `python -m nmt serve` over `runs` on a free port of 127.0.0.1."""
-    command = [sys.executable, "-m", "nmt", "serve", "--host", HOST, "--port", "0"]
-    for run in runs:
-        command += ["--run", run]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    found = {}
-
-    def read_address():
-        for line in process.stdout:
-            match = re.match(r"nmt serve: (http://\S+) ", line)
-            if match:
-                found["url"] = match.group(1).rstrip("/")
-                break
-        for _ in process.stdout:  # keep draining, so the server never blocks on its output
-            pass
-
-    threading.Thread(target=read_address, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while "url" not in found:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"serve_load: the server did not start (exit code {process.poll()})")
-        time.sleep(0.1)
-    return process, found["url"]
 
 
 def ask(url, body, expected_runs, timeout=120):
@@ -157,7 +130,10 @@ def main(argv=None):
         parser.error("--requests and --clients must be >= 1 and --seconds > 0")
     runs = args.run or [DEFAULT_RUN]
     options = {"decode": args.decode}
-    process, url = start_server(runs)
+    try:
+        process, url = serve.start(runs, "--host", HOST)
+    except serve.ServeError as error:
+        raise SystemExit(f"serve_load: {error}") from None
     try:
         ask(url, {"text": SENTENCES[0], **options}, len(runs))  # compile this decoding once
         single, single_errors = one_client(url, options, args.requests, len(runs))

@@ -86,6 +86,28 @@ def read_tf_config(environ=None):
     return cluster, job, index
 
 
+def tf_config(addresses, index, job="worker"):
+    """The TF_CONFIG of task `index` of a cluster of `job` tasks at `addresses` ("host:port").
+
+    >>> tf_config(["127.0.0.1:2222", "127.0.0.1:2223"], 1)
+    '{"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": 1}}'
+    """
+    return json.dumps({"cluster": {job: list(addresses)}, "task": {"type": job, "index": index}})
+
+
+def local_addresses(count):
+    """`count` "127.0.0.1:PORT" addresses on ports free now (a cluster of processes on this
+    machine, as the tests and benchmarks/multiworker.py start)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def _multiworker_strategy(cluster_timeout):
     """MultiWorkerMirroredStrategy, or a one-line error and the end of this process when the
     cluster is not complete within `cluster_timeout` seconds.
@@ -137,16 +159,6 @@ if not select.select([sys.stdin], [], [], seconds)[0]:
     sys.stderr.flush()
     os.kill(pid, signal.SIGKILL)  # TensorFlow handles SIGTERM itself
 """
-
-
-def reachable(address, timeout=2.0):
-    """True when something accepts TCP connections at "host:port"."""
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except (OSError, ValueError):
-        return False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,7 +39,9 @@ nmt.serve.ServeError: "text" must be a string, not a number
 
 import math
 import os
+import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -398,6 +400,45 @@ def listening_socket(host, port):
                          "--port") from None
     sock.set_inheritable(True)
     return sock
+
+
+ADDRESS_LINE = re.compile(r"nmt serve: (http://\S+?)/? \(")  # the line `serve` prints
+
+
+def start(folders, *flags, stderr=None, timeout=300):
+    """Start `python -m nmt serve --port 0 --run FOLDER ... FLAGS` in a new process; return
+    (process, base URL without the final "/") once it has printed its address.
+
+    Its standard output is read to the end in a thread, so the server never blocks on it; its
+    standard error goes to `stderr` (a file; None: this process'). Raises `ServeError`, the
+    process killed, when it exits or prints no address within `timeout` seconds.
+    """
+    command = [sys.executable, "-m", "nmt", "serve", "--port", "0", *flags]
+    for folder in folders:
+        command += ["--run", folder]
+    process = subprocess.Popen(command, cwd=os.path.dirname(os.path.dirname(PAGE)),
+                               stdout=subprocess.PIPE, stderr=stderr, text=True,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    found = threading.Event()
+    url = []
+
+    def read_output():
+        for line in process.stdout:
+            match = ADDRESS_LINE.match(line)
+            if match and not url:
+                url.append(match.group(1))
+                found.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.1):
+        if process.poll() is not None:
+            raise ServeError(f"nmt serve did not start: it exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise ServeError(f"nmt serve did not start: no address printed in {timeout} s")
+    return process, url[0]
 
 
 def serve(folders, host=DEFAULT_HOST, port=DEFAULT_PORT, max_chars=DEFAULT_MAX_CHARS):

@@ -55,9 +55,9 @@ from nmt.hardware import (ClusterError, broadcast_variables, build_precision, fi
                           get_strategy, resolve_jit_compile, resolve_precision, shard_by_data,
                           sum_across_workers, weights_sha256, worker_errors, worker_role)
 from nmt.runs import (BACKUP_DIR, CONFIG_FILE, MODEL_FILE, RunError, check_output_folder,
-                      clear_run_folder, folder_entries, is_run_folder, load_backup, load_config, load_final,
-                      locked, mark_run_folder, read_history, read_state, remove, save_config,
-                      save_final, write_file, write_history, write_state)
+                      clear_run_folder, folder_entries, is_run_folder, load_backup, load_config,
+                      load_final, locked, mark_run_folder, read_history, read_state, remove,
+                      save_config, save_final, write_file, write_history, write_state)
 from nmt.translator import Translator, make_tokenizers, read_tokenizers
 
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.
@@ -210,7 +210,7 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     strategy = get_strategy(config.strategy, config.cluster_timeout)
     role = worker_role(strategy)
     with worker_errors(role), contextlib.ExitStack() as stack:
-        try:
+        with _stop_together(strategy, role):
             if role.chief:
                 check_output_folder(out_dir)
                 stack.enter_context(locked(out_dir))
@@ -218,10 +218,18 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
                 out_dir = _worker_folder(out_dir, role)
                 stack.callback(shutil.rmtree, out_dir, ignore_errors=True)
                 overwrite = False
-        except NmtError:
-            _agree(strategy, role, failed=True)
-            raise
         return _train(config, out_dir, overwrite, verbose, splits, strategy, role)
+
+
+@contextlib.contextmanager
+def _stop_together(strategy, role):
+    """A user error raised inside is first told to the other workers (`_agree`), which stop too
+    instead of waiting for this one at their next collective."""
+    try:
+        yield
+    except NmtError:
+        _agree(strategy, role, failed=True)
+        raise
 
 
 def _worker_folder(out_dir, role):
@@ -322,12 +330,9 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
         config = dataclasses.replace(config, corpus=os.path.abspath(config.corpus))
     say = print if verbose else (lambda *args, **kwargs: None)
     keras.utils.set_random_seed(config.seed)
-    try:
+    with _stop_together(strategy, role):
         resuming, backup, final, splits, split_sha256, source_tok, target_tok = _prepare(
             config, out_dir, overwrite, verbose, splits, say)
-    except NmtError:
-        _agree(strategy, role, failed=True)
-        raise
     # The chief's resume point reaches every worker; the settings (the corpus' place aside, it
     # may differ between machines), the split and the vocabularies must be the same everywhere.
     settings = json.dumps({k: v for k, v in dataclasses.asdict(config).items()
@@ -339,21 +344,21 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
         strategy, role, values=[backup["epoch"] if backup else 0, final is not None],
         own=[fingerprint(settings), fingerprint(split_sha256), fingerprint(vocabularies)]))
 
-    with build_precision(config.precision), strategy.scope():
-        translator = Translator.create(config, source_tok, target_tok)
-    with build_precision(config.precision), (
-            contextlib.nullcontext() if role.workers > 1 else strategy.scope()):
+    with build_precision(config.precision):
+        with strategy.scope():
+            translator = Translator.create(config, source_tok, target_tok)
         # What fit() trains: the same layers, with the output layer on real tokens only
-        # (select_tokens) or on every position of the padded batch.
-        model = build_training_model(translator.model) if config.select_tokens \
-            else translator.model
-        if role.workers > 1:
-            model = ClusterTrainingModel(model.input, model.output, name=model.name)
-    with build_precision(config.precision), strategy.scope():
-        compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
-            config, len(splits.train)))
-        if role.workers > 1:
-            if not model.optimizer.built:  # its variables, on every worker
+        # (select_tokens) or on every position of the padded batch. Several workers train it as
+        # a `ClusterTrainingModel`, made outside the strategy's scope (its docstring says why).
+        with contextlib.nullcontext() if role.workers > 1 else strategy.scope():
+            model = build_training_model(translator.model) if config.select_tokens \
+                else translator.model
+            if role.workers > 1:
+                model = ClusterTrainingModel(model.input, model.output, name=model.name)
+        with strategy.scope():
+            compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
+                config, len(splits.train)))
+            if role.workers > 1 and not model.optimizer.built:  # its variables, every worker
                 model.optimizer.build(model.trainable_variables)
     if strategy.num_replicas_in_sync > 1:
         say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas"

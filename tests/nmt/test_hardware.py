@@ -5,15 +5,14 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from nmt.hardware import (ClusterError, WorkerRole, get_strategy, peer_addresses, read_tf_config,
-                          weights_sha256, worker_role)
+from nmt.hardware import (ClusterError, WorkerRole, get_strategy, local_addresses,
+                          peer_addresses, read_tf_config, tf_config, weights_sha256, worker_role)
 from tests.conftest import ROOT, run_nmt
 
 # One global batch of 32 on both sides; no dropout, so the two runs do the same arithmetic.
@@ -21,25 +20,10 @@ COMMON = ("--preset", "tiny", "--max-pairs", "3000", "--steps-per-epoch", "4", "
           "32", "--batching", "fixed", "--dropout", "0", "--quiet")
 
 
-def tf_config(addresses, index):
-    return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker",
-                                                                  "index": index}})
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def start_workers(out, corpus_path, tmp, *args, count=2, only=None):
     """Start `count` workers of one cluster (or only the indices in `only`), each with TMPDIR
     `tmp` (where the workers that are not the chief keep their folders); return the processes."""
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
+    addresses = local_addresses(count)
     os.makedirs(tmp, exist_ok=True)
     processes = []
     for index in (only if only is not None else range(count)):

@@ -9,14 +9,12 @@ installs it. `NMT_UPDATE_SCREENSHOT=1` writes the final screenshot to docs/serve
 (two runs whose models have attention)."""
 
 import os
-import re
 import shutil
 import subprocess
-import sys
-import threading
 
 import pytest
 
+from nmt.serve import ServeError, start
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -48,31 +46,14 @@ def _browser_or_skip():
 def server(tmp_path_factory):
     """The URL of `python -m nmt serve` over two runs, on a free port (stopped afterwards)."""
     runs = [r for r in os.environ.get("NMT_SERVE_RUNS", "").split(",") if r] or RUNS
-    command = [sys.executable, "-m", "nmt", "serve", "--port", "0", "--max-chars", str(MAX_CHARS)]
-    for run in runs:
-        command += ["--run", run]
     log = tmp_path_factory.mktemp("serve") / "stderr.txt"  # a file: a full pipe would block it
     with open(log, "w") as errors:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors,
-                                   text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    found = {}
-
-    def read_address():
-        for line in process.stdout:
-            match = re.match(r"nmt serve: (http://\S+) ", line)
-            if match:
-                found["url"] = match.group(1)
-                return
-
-    reader = threading.Thread(target=read_address, daemon=True)
-    reader.start()
-    reader.join(timeout=180)
+        try:
+            process, url = start(runs, "--max-chars", str(MAX_CHARS), stderr=errors, timeout=180)
+        except ServeError as error:
+            pytest.fail(f"{error}: {log.read_text()[-3000:]}")
     try:
-        if "url" not in found:
-            why = log.read_text()[-3000:] if process.poll() is not None else \
-                "no address printed in 180 s"
-            pytest.fail(f"the server did not start: {why}")
-        yield found["url"], len(runs)
+        yield url, len(runs)
     finally:
         process.terminate()
         try:
