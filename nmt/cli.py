@@ -55,7 +55,7 @@ from data.errors import NmtError
 from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
 from nmt.config import (PRESET_CHOICES, Decoding, add_config_arguments, config_from_arguments,
                         decoding_from_arguments)
-from nmt.evaluation import evaluate_translator, held_out_pairs
+from nmt.evaluation import evaluate_translator, held_out_pairs, write_scored_texts
 from nmt.export import SIGNATURES, export_versioned
 from nmt.hardware import use_logical_cpus
 from nmt.plotting import plot_attention
@@ -347,9 +347,10 @@ def cmd_evaluate(args):
         config.skip_bad_lines = True
     pairs, same_split = held_out_pairs(args.run, config, args.split_name,
                                        any_corpus=args.any_corpus)
-    report = evaluate_translator(translator, pairs, limit=args.limit,
-                                 batch_size=decoding.batch_size, progress=sys.stdout.isatty(),
-                                 seed=decoding.seed, **decoding.options())
+    report, texts = evaluate_translator(translator, pairs, limit=args.limit,
+                                        batch_size=decoding.batch_size,
+                                        progress=sys.stdout.isatty(), return_texts=True,
+                                        seed=decoding.seed, **decoding.options())
     report["run"] = args.run
     report["split"] = args.split_name
     report["corpus_split_is_the_runs"] = same_split
@@ -371,10 +372,17 @@ def cmd_evaluate(args):
     if same_split is False:
         print("  note: this corpus does not give the split the run was trained on "
               "(--any-corpus); these scores are not the run's held-out scores")
+    print("  sacrebleu signatures (book-normalised = the same after lowercasing and removing "
+          "punctuation):")
+    print(f"    BLEU {report['bleu_signature']}")
+    print(f"    chrF {report['chrf_signature']}")
     suffix = "_other-corpus" if same_split is False else ""
     path = args.json or os.path.join(args.run, f"eval_{args.split_name}{suffix}.json")
+    stem = path[:-len(".json")] if path.endswith(".json") else path
+    report["scored_texts"] = [os.path.basename(p) for p in write_scored_texts(stem, texts)]
     write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"report written to {path}")
+    print(f"report written to {path}; what was scored: {', '.join(report['scored_texts'])} "
+          "beside it")
 
 
 def cmd_compare(args):

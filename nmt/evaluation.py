@@ -12,6 +12,7 @@ Example:
 (2, 3, ['1-5', '11-15', '16+', '6-10'])
 """
 
+import json
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ from data.corpus import group_references
 from data.pipeline import make_dataset
 from data.vectorize import normalize_like_book
 from nmt.scoring import book_normalised, corpus_scores, scores_by_length
-from nmt.runs import RunError, read_state
+from nmt.runs import RunError, read_state, write_text
 from nmt.training import compile_model, prepare_splits, splits_sha256
 
 
@@ -60,12 +61,17 @@ def masked_accuracy(translator, pairs, batch_size=256):
             "loss": round(float(results["token_loss"]), 4)}
 
 
-def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=False, **decoding):
+def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=False,
+                        return_texts=False, **decoding):
     """Accuracy on `pairs`, then translate each unique source and score it.
 
     With `limit`, only the first `limit` sources (and all their pairs) are evaluated.
 
     `decoding` options (decode, num_beams, alpha, temperature, top_k) go to the translator.
+
+    With `return_texts`, returns `(report, texts)`: `texts` holds the scored `sources`, the
+    `hypotheses` as the translator wrote them and the raw `references` (a list per source), what
+    `write_scored_texts` saves so that the scores can be reproduced with sacrebleu.
     """
     grouped = group_references(pairs)
     sources = list(grouped)[: limit or None]
@@ -85,9 +91,10 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     as_is = [h.replace("[UNK]", "UNK") for h in hypotheses]
     raw_references = [grouped[s] for s in sources]
     hypotheses, references = book_normalised(as_is, raw_references)
-    report.update(corpus_scores(hypotheses, references))
-    report.update({f"{name}_as_is": value for name, value in
-                   corpus_scores(as_is, raw_references).items()})
+    report.update(corpus_scores(hypotheses, references, signatures=True))
+    # "bleu" -> "bleu_as_is", "bleu_signature" -> "bleu_as_is_signature", ...
+    report.update({name.replace("_", "_as_is_", 1) if "_" in name else f"{name}_as_is": value
+                   for name, value in corpus_scores(as_is, raw_references, signatures=True).items()})
     report.update({
         "sources": len(sources),
         "references": sum(len(r) for r in references),
@@ -102,4 +109,31 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
         {"source": s, "translation": h, "references": grouped[s][:3]}
         for s, h in list(zip(sources, as_is))[:5]
     ]
+    if return_texts:
+        return report, {"sources": sources, "hypotheses": as_is, "references": raw_references}
     return report
+
+
+def write_scored_texts(stem, texts):
+    """Write what was scored, line-aligned, next to a report: `STEM.src.txt` (the English
+    sources), `STEM.hyp.txt` (the translations as written) and `STEM.refs.jsonl` (a JSON list
+    of every reference per source; sources have one to dozens of references, which sacrebleu's
+    command line, with its fixed count per line, cannot take). Returns the three paths.
+
+    Each file is written to a temporary name and then renamed. Reproduce the scores with
+    sacrebleu's Python API: `nmt.scoring.corpus_scores(hyps, refs)` is
+    `sacrebleu.metrics.BLEU().corpus_score(hyps, streams)` with `None` for missing references
+    (the as-is scores; book-normalised ones first pass both through
+    `nmt.scoring.book_normalised`).
+    """
+    paths = [f"{stem}.src.txt", f"{stem}.hyp.txt", f"{stem}.refs.jsonl"]
+    for line in texts["sources"] + texts["hypotheses"]:
+        if "\n" in line:  # one line per segment, or the files would not be aligned
+            raise ValueError(f"a scored text holds a line break: {line!r}")
+    contents = ["".join(f"{line}\n" for line in texts["sources"]),
+                "".join(f"{line}\n" for line in texts["hypotheses"]),
+                "".join(json.dumps(refs, ensure_ascii=False) + "\n"
+                        for refs in texts["references"])]
+    for path, content in zip(paths, contents):
+        write_text(path, content)
+    return paths

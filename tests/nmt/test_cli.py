@@ -119,6 +119,42 @@ def test_evaluate_refuses_a_corpus_that_is_not_the_runs_unless_asked(synthetic_r
     assert not os.path.exists(os.path.join(run, "eval_test.json"))
 
 
+def test_evaluate_writes_what_it_scored_and_sacrebleu_reproduces_both_scores(synthetic_run,
+                                                                            capsys, tmp_path):
+    import json
+
+    import sacrebleu
+
+    from nmt.scoring import book_normalised
+
+    run, _ = synthetic_run
+    report_path = tmp_path / "scores.json"
+    assert main(["evaluate", "--run", run, "--limit", "30", "--json", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    for key in ("bleu_signature", "chrf_signature", "bleu_as_is_signature",
+                "chrf_as_is_signature"):
+        assert "version:" + sacrebleu.__version__ in report[key]
+        assert report[key] in out
+    assert report["bleu_signature"].startswith("nrefs:var|case:mixed|eff:no|tok:13a")
+    assert report["scored_texts"] == ["scores.src.txt", "scores.hyp.txt", "scores.refs.jsonl"]
+    sources = (tmp_path / "scores.src.txt").read_text().splitlines()
+    hypotheses = (tmp_path / "scores.hyp.txt").read_text().splitlines()
+    references = [json.loads(line) for line in
+                  (tmp_path / "scores.refs.jsonl").read_text().splitlines()]
+    assert len(sources) == len(hypotheses) == len(references) == report["sources"] == 30
+    assert sum(map(len, references)) == report["references"]
+
+    def rescored(hyps, refs):  # sacrebleu alone, from the written files
+        most = max(map(len, refs))
+        streams = [[r[k] if k < len(r) else None for r in refs] for k in range(most)]
+        return (round(sacrebleu.metrics.BLEU().corpus_score(hyps, streams).score, 2),
+                round(sacrebleu.metrics.CHRF().corpus_score(hyps, streams).score, 2))
+
+    assert rescored(hypotheses, references) == (report["bleu_as_is"], report["chrf_as_is"])
+    assert rescored(*book_normalised(hypotheses, references)) == (report["bleu"], report["chrf"])
+
+
 def test_decoding_numbers_are_checked_like_every_setting(synthetic_run, capsys):
     run, _ = synthetic_run
     assert main(["translate", "--run", run, "--decode", "beam", "--alpha", "nan", "Hi"]) == 2
