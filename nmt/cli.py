@@ -54,7 +54,7 @@ from data.corpus import SPLIT_MODES, group_references, load_corpus, split_corpus
 from data.errors import NmtError
 from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
 from nmt.config import (PRESET_CHOICES, Decoding, add_config_arguments, config_from_arguments,
-                        decoding_from_arguments)
+                        decoding_from_arguments, presets_table)
 from nmt.evaluation import evaluate_translator, held_out_pairs, write_scored_texts
 from nmt.export import SIGNATURES, export_versioned
 from nmt.hardware import use_logical_cpus
@@ -102,20 +102,25 @@ def build_parser():
                                      formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name, help):
-        return commands.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+    def command(name, help, epilog=None):
+        return commands.add_parser(name, help=help, description=help, epilog=epilog,
+                                   formatter_class=HelpFormatter)
 
     data = command("data", "locate or download the corpus, verify it, print counts")
     _add_corpus_arguments(data)
     data.add_argument("--split", choices=SPLIT_MODES, default="source", help="how to split")
     data.add_argument("--seed", type=int, default=1337, help="seed of the split")
 
-    train = command("train", "train a translator into a run folder (an interrupted run resumes)")
+    train = command("train", "train a translator into a run folder (an interrupted run resumes)",
+                    epilog="presets:\n" + presets_table())
     train.add_argument("--preset", choices=PRESET_CHOICES, default="small",
-                       help="starting values: tiny (tests), small (the CPU default and the demo), "
-                       "book-small (the book's recipe at small sizes, for the lessons), book (the "
-                       "book's sizes and setup), cpu-best (the best recipe for 2 CPU cores in 2 "
-                       "hours); every flag below overrides the preset's value")
+                       help="starting values (the presets table at the end says what each sets): "
+                       "tiny (tests), small (the CPU default and the demo), book-small (the "
+                       "book's recipe at small sizes, for the lessons), book (the book's sizes "
+                       "with the 3rd edition's attention), book-2nd (the 2nd edition's "
+                       "Transformer: key_dim = embed_dim), cpu-best (the best recipe for 2 CPU "
+                       "cores in 2 hours); every flag below overrides the preset's value "
+                       "(default: small)")
     train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
     train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
     train.add_argument("--print-config", action="store_true",

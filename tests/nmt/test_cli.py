@@ -24,6 +24,12 @@ def test_train_help_lists_every_setting_with_its_default(capsys):
     for group in ("model options", "data options", "training options", "runtime options"):
         assert group in text
     assert "override the preset's value" not in text
+    # The presets table closes the help: one row per preset.
+    from nmt.config import PRESET_CHOICES
+
+    table = text.split("presets: preset what it is for", 1)[1]
+    for preset in PRESET_CHOICES:
+        assert f" {preset} " in f" {table} ", preset
 
 
 def test_print_config_prints_the_resolved_config_without_training(capsys, tmp_path):
