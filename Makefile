@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUNS := runs
 SAMPLES := "I love AI." "Where is the train station?" "She is reading a book in the garden." "We will go to the beach tomorrow if it does not rain."
 
-.PHONY: setup test test-fast demo demo-rnn clean
+.PHONY: setup test test-fast demo demo-rnn notebooks clean
 
 $(VENV)/installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo-rnn: setup $(RUNS)/small-rnn/model.keras
 
 $(RUNS)/small-%/model.keras: | setup
 	$(PY) -m nmt train --model $* --preset small --out $(RUNS)/small-$* --quiet
+
+# The lessons as Jupyter notebooks: notebooks/NN_name.ipynb from chapters/NN_name.py (no outputs).
+notebooks: setup
+	$(PY) -m chapters.notebooks --out notebooks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

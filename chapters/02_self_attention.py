@@ -1,11 +1,20 @@
+# %% [markdown]
 """
-Title: Self-attention from scratch
-What you learn: the four steps of self-attention (project to queries, keys and values; score
-    q . k / sqrt(d_k); softmax; weighted sum of the values), written out by hand, and that
-    keras.layers.MultiHeadAttention with one head computes exactly the same thing.
-Run: python chapters/02_self_attention.py [--quick] [--out DIR]
+# 02 · Self-attention from scratch
+
+**What you learn:** the four steps of self-attention (project to queries, keys and values;
+score q . k / sqrt(d_k); softmax; weighted sum of the values), written out by hand, and that
+`keras.layers.MultiHeadAttention` with one head computes exactly the same thing.
+
+**Book:** *Deep Learning with Python*, 2nd ed. §11.4.1 "Understanding self-attention"
+(incl. "Generalized self-attention: the query-key-value model"); 3rd ed. §15.3.1
+"Dot-product attention".
+
+**Run:** `python chapters/02_self_attention.py [--quick] [--out DIR]` (or open it as a
+notebook: `make notebooks`).
 """
 
+# %%
 try:  # python -m chapters.02_self_attention
     from chapters.common import check, check_close, parse_args, pyplot, save_figure, section
 except ImportError:  # python chapters/02_self_attention.py
@@ -15,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-args = parse_args(__doc__.strip().splitlines()[0])
+args = parse_args("02 · Self-attention from scratch")
 
 # Settings. --quick shrinks them so the test suite runs every chapter in seconds.
 sentence = "I love AI"  # embedded with keras.layers.Embedding(4, 64) as in lesson 01
@@ -27,16 +36,17 @@ seed = 0  # all random weights come from this seed
 keras.utils.set_random_seed(seed)
 np.set_printoptions(precision=3, suppress=True)
 
-
+# %% [markdown]
 """
 ## The book's first version: no projections
 
-Self-attention without any learned weights uses each token vector as its own query, key and
-value (Q = K = V = X). With one-hot embeddings ("I am a student" as the rows of a 4x4 identity)
+The 2nd edition's §11.4.1 starts from self-attention without any learned weights: it uses each token vector as its own query, key and value (Q = K = V = X). With one-hot embeddings ("I am a student" as the rows of a 4x4 identity)
 every token is its own axis and no two tokens are alike: the scores are I / sqrt(4), 0.5 on
 the diagonal and 0 elsewhere, so the softmax gives e^0.5 / (e^0.5 + 3) = 0.355 on the diagonal
-and 1 / (e^0.5 + 3) = 0.215 elsewhere.
+and 1 / (e^0.5 + 3) = 0.215 elsewhere: every token attends most to itself.
 """
+
+# %%
 section("The book's first version: no projections")
 tokens = student.split()
 x_student = np.eye(len(tokens), dtype="float32")[None]  # (1, 4, 4)
@@ -50,7 +60,7 @@ np.fill_diagonal(expected, diagonal)
 check_close(no_projection, expected, f"Q = K = V = X: diagonal e^0.5/(e^0.5+3) = {diagonal:.4f}, "
             f"elsewhere 1/(e^0.5+3) = {expected[0, 1]:.4f}")
 
-
+# %% [markdown]
 """
 ## Self-attention, step by step
 
@@ -65,7 +75,13 @@ weighted by how well its query matches each key:
 
 The layer below is written for teaching; the project's models use keras' MultiHeadAttention
 (through models/cached_attention.py), which the next section checks it against.
+
+The projections below are untrained (random), so the attention pattern they produce is
+arbitrary: what the checks verify is the arithmetic (rows sum to 1, softmax formula), not
+which word attends to which.
 """
+
+# %%
 section("Self-attention, step by step")
 
 
@@ -118,14 +134,18 @@ check_close(steps["weights"].sum(-1), 1.0, "each row of weights sums to 1", atol
 manual = np.exp(steps["scores"][0]) / np.exp(steps["scores"][0]).sum(-1, keepdims=True)
 check_close(steps["weights"][0], manual, "softmax(s)_j = exp(s_j) / sum_k exp(s_k)")
 
-
+# %% [markdown]
 """
 ## The same thing as MultiHeadAttention with one head
 
 `keras.layers.MultiHeadAttention(num_heads=1, key_dim=d_k)` has the same four projections,
 with an extra head axis in its kernels: (dim, 1, d_k) instead of (dim, d_k). Copying the
 teaching layer's weights into it must give the same outputs and the same attention weights.
+(With one head the editions agree; with h heads the 3rd edition's layers use
+key_dim = embed_dim // num_heads and the 2nd edition's key_dim = embed_dim, see lesson 04.)
 """
+
+# %%
 section("The same thing as MultiHeadAttention with one head")
 
 
@@ -164,14 +184,30 @@ attention_student = TeachingSelfAttention(key_dim, len(tokens))
 weights_student, diff_student = compare(f'"{student}" one-hot', tokens, x_student, attention_student)
 print_matrix(f'"{student}" attention weights with random projections', tokens, weights_student)
 
+# %% [markdown]
+"""
+## Summary
+
+The figure puts the two kinds of weights side by side. Left: the book's version without
+projections on one-hot vectors, where the pattern follows from the formula (each token
+attends most to itself). Right: "I love AI" through untrained (random) projections, whose
+pattern is noise; only training would make it mean something.
+"""
+
+# %%
 section("Summary")
 print(f"max abs diff, teaching layer vs MultiHeadAttention: \"{sentence}\" {diff_love:.2e}, "
       f"\"{student}\" {diff_student:.2e}")
+check(bool(np.all(np.argmax(no_projection, axis=1) == np.arange(len(tokens)))),
+      "without projections each one-hot token attends most to itself")
 
 plt = pyplot()
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-for ax, labels, w, title in ((axes[0], words, weights_love, f"'{sentence}' (Embedding 4x{embed_dim})"),
-                             (axes[1], tokens, weights_student, f"'{student}' (one-hot 4x4)")):
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.4))
+panels = ((axes[0], tokens, no_projection,
+           f"'{student}', no projections (Q = K = V = X)\none-hot 4x4: each token favours itself"),
+          (axes[1], words, weights_love,
+           f"'{sentence}', untrained (random) weights, d_k = {key_dim}\nthe pattern is noise"))
+for ax, labels, w, title in panels:
     image = ax.imshow(w, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
@@ -182,6 +218,28 @@ for ax, labels, w, title in ((axes[0], words, weights_love, f"'{sentence}' (Embe
         for j in range(len(labels)):
             ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
     fig.colorbar(image, ax=ax, label="attention weight")
-fig.suptitle(f"Self-attention weights, random projections, d_k = {key_dim}")
+fig.suptitle("Self-attention weights (each row sums to 1)")
 save_figure(fig, args.out, "02_self_attention_weights.png")
 plt.close(fig)
+
+# %% [markdown]
+"""
+## What you learned
+
+- Without projections, one-hot tokens get weights e^0.5/(e^0.5+3) = 0.355 on themselves and
+  0.215 on the others.
+- Self-attention is: Q, K, V = Dense(x); weights = softmax(Q K^T / sqrt(d_k)), each row
+  summing to 1; output = Dense(weights V).
+- keras.layers.MultiHeadAttention(num_heads=1, key_dim=d_k) with the same weights gives the
+  same outputs and the same attention weights (checked on two inputs), and different ones with
+  its own random weights.
+- Untrained projections give an arbitrary attention pattern.
+
+## Exercises
+
+1. Replace the one-hot embeddings by two identical rows (the same word twice): what happens
+   to the weights without projections?
+2. Set the query kernel of the teaching layer to zero: what do the attention weights become,
+   and why?
+3. Change `key_dim` and check that MultiHeadAttention still matches.
+"""

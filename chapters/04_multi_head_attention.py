@@ -1,11 +1,20 @@
+# %% [markdown]
 """
-Title: Multi-head attention, by hand
-What you learn: how Q/K/V projections of width num_heads * key_dim are cut into heads, each
-    head attends on its own, and the heads are concatenated and projected back; and that
-    keras.layers.MultiHeadAttention computes exactly this.
-Run: python chapters/04_multi_head_attention.py [--quick] [--out DIR]
+# 04 · Multi-head attention, by hand
+
+**What you learn:** how the Q, K and V projections of width num_heads * key_dim are cut into
+heads, each head attends on its own, and the heads are concatenated and projected back; that
+`keras.layers.MultiHeadAttention` computes exactly this; and how the two editions choose
+key_dim (2nd ed.: key_dim = embed_dim; 3rd ed.: key_dim = embed_dim // num_heads).
+
+**Book:** *Deep Learning with Python*, 2nd ed. §11.4.2 "Multi-head attention"; 3rd ed.
+§15.3.1 "Dot-product attention".
+
+**Run:** `python chapters/04_multi_head_attention.py [--quick] [--out DIR]` (or open it as a
+notebook: `make notebooks`).
 """
 
+# %%
 try:  # python -m chapters.04_multi_head_attention
     from chapters.common import check, check_close, parse_args, pyplot, save_figure, section
 except ImportError:  # python chapters/04_multi_head_attention.py
@@ -15,13 +24,13 @@ import keras
 import numpy as np
 from keras import ops
 
-args = parse_args(__doc__.strip().splitlines()[0])
+args = parse_args("04 · Multi-head attention, by hand")
 
 # Settings. --quick shrinks them so the test suite runs every chapter in seconds.
 sentence = "I am a student"  # 4 tokens
 embed_dim = 4  # [4 x 4] embeddings, as in the lesson
 num_heads = 2  # two heads ...
-key_dim = 4  # ... of width 4: Q, K, V projections of width 2 x 4 = 8, i.e. [4 x 8]
+key_dim = 4  # ... of width 4 (2nd ed.: key_dim = embed_dim): Q, K, V of width 2 x 4 = 8, [4 x 8]
 # Full mode also checks larger shapes: (tokens, embed_dim, num_heads, key_dim).
 extra_shapes = [] if args.quick else [(6, 32, 4, 8), (10, 64, 8, 8), (5, 12, 3, 5)]
 seed = 0  # numpy generator seed for embeddings and weights
@@ -115,16 +124,20 @@ def compare(x, w, num_heads, key_dim, label):
                 f"{label}: same {num_heads} attention maps as MultiHeadAttention")
     return diff, output, weights, heads
 
-
+# %% [markdown]
 """
 ## Cutting Q, K and V into heads
 
 Four tokens with [4 x 4] embeddings. Each projection maps 4 -> 8 = 2 heads x 4, a [4 x 8]
-matrix; head 0 uses columns 0-3 of Q, K and V, head 1 columns 4-7. Each head computes its own
-attention map over the same tokens, so one head can follow e.g. the subject while another
-follows the neighbour. The heads' outputs are concatenated back to width 8 and a [8 x 4]
+matrix (key_dim = embed_dim = 4, the 2nd edition's choice); head 0 uses columns 0-3 of Q, K
+and V, head 1 columns 4-7. Each head computes its own
+attention map over the same tokens, so after training one head can follow e.g. the subject
+while another follows the neighbour. The weights here are untrained (random): the two maps
+differ, but what each one attends to is noise. The heads' outputs are concatenated back to width 8 and a [8 x 4]
 output projection mixes them.
 """
+
+# %%
 section("Cutting Q, K and V into heads")
 tokens = sentence.split()
 x = rng.standard_normal((len(tokens), embed_dim)).astype("float32")  # [4 x 4]
@@ -150,23 +163,40 @@ check(float(np.abs(weights[0] - weights[1]).max()) > 0.05,
 per_head = sum(heads[h] @ w["W_o"][h * key_dim:(h + 1) * key_dim] for h in range(num_heads)) + w["b_o"]
 check_close(per_head, output, "concat(heads) W_o == sum over heads of head_h W_o[rows of h]")
 
-
+# %% [markdown]
 """
 ## The same thing as keras.layers.MultiHeadAttention
 
 MultiHeadAttention stores the same numbers with the head axis explicit: the query kernel is
 (embed_dim, num_heads, key_dim) = W_q reshaped, the output kernel (num_heads, key_dim,
-embed_dim) = W_o reshaped.
+embed_dim) = W_o reshaped. We check it at the 2nd edition's key_dim = embed_dim = 4 and at the
+3rd edition's key_dim = embed_dim // num_heads = 2, whose Q, K and V are only as wide as the
+embedding (2 heads x 2 = 4): fewer attention parameters (both counts are checked below),
+and at the book's sizes (embed_dim 256, 8 heads) d_k = 32 instead of 256.
 """
+
+# %%
 section("The same thing as keras.layers.MultiHeadAttention")
 diff, *_ = compare(x, w, num_heads, key_dim, f"'{sentence}'")
 diffs = [(f"{len(tokens)} tokens, embed_dim {embed_dim}, {num_heads} heads x {key_dim}", diff)]
+third_key_dim = embed_dim // num_heads  # the 3rd edition's blocks
+label = f"3rd ed. key_dim = {embed_dim} // {num_heads} = {third_key_dim}"
+diffs.append((label, compare(x, random_weights(embed_dim, num_heads, third_key_dim), num_heads,
+                             third_key_dim, label)[0]))
 for num_tokens, dim, heads_count, width in extra_shapes:
     label = f"{num_tokens} tokens, embed_dim {dim}, {heads_count} heads x {width}"
     x_extra = rng.standard_normal((num_tokens, dim)).astype("float32")
     diffs.append((label, compare(x_extra, random_weights(dim, heads_count, width),
                                  heads_count, width, label)[0]))
 
+# %% [markdown]
+"""
+## Summary
+
+The maximum differences between the by-hand result and Keras, and the two heads' maps.
+"""
+
+# %%
 section("Summary")
 for label, diff in diffs:
     print(f"max abs diff, by hand vs MultiHeadAttention ({label}): {diff:.2e}")
@@ -184,6 +214,29 @@ for h, ax in enumerate(np.atleast_1d(axes)):
         for j in range(len(tokens)):
             ax.text(j, i, f"{weights[h, i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
     fig.colorbar(image, ax=ax, label="attention weight", shrink=0.85)
-fig.suptitle(f"'{sentence}': {num_heads} heads of width {key_dim} (random weights)")
+fig.suptitle(f"'{sentence}': {num_heads} heads of width {key_dim}, untrained (random) weights: "
+             "the maps differ, their pattern is noise")
 save_figure(fig, args.out, "04_multi_head_attention_maps.png")
 plt.close(fig)
+
+# %% [markdown]
+"""
+## What you learned
+
+- Multi-head attention is one wide projection per role, split into num_heads slices of
+  key_dim columns; each head computes its own (tokens x tokens) map whose rows sum to 1.
+- Concatenating the heads and multiplying by W_o equals summing each head times its own rows
+  of W_o: the output projection is where the heads mix.
+- keras.layers.MultiHeadAttention with the same weights (head axis made explicit) gives the
+  same outputs and maps, at the 2nd edition's key_dim = embed_dim and at the 3rd edition's
+  key_dim = embed_dim // num_heads.
+
+## Exercises
+
+1. Compute by hand the parameter count of the 2nd and the 3rd edition's attention layer at
+   the book's sizes (embed_dim 256, 8 heads); compare with lesson 11.
+2. Give both heads the same W_q, W_k and W_v columns: what do the two maps look like, and what
+   does the output projection then do?
+3. Change `num_heads` to 4 with `key_dim = 1` (3rd edition's rule): does the by-hand version
+   still match Keras?
+"""

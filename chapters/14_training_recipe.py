@@ -1,14 +1,27 @@
+# %% [markdown]
 """
-Title: The training recipe
-What you learn: what the `cpu-best` preset changes from the book's training setup, and why
-    each element helps, computed with the project's code: subwords that never produce [UNK]
-    and keep case and punctuation, label smoothing (a target that is not one-hot), warmup then
-    1/sqrt(step) decay, tied target/output embeddings (one vocab x embed_dim matrix fewer),
-    pre-LN against post-LN blocks at initialisation (and why a pre-LN stack ends with a
-    LayerNorm), and averaging the weights of the last epochs.
-Run: python chapters/14_training_recipe.py [--quick] [--out DIR]
+# 14 · The training recipe
+
+**What you learn:** what the `cpu-best` preset changes from the book's training setup, and what
+each element does, computed with the project's code: subwords that never produce [UNK] and keep
+case and punctuation, label smoothing (a target that is not one-hot), warmup then 1/sqrt(step)
+decay, tied target/output embeddings (one vocab x embed_dim matrix fewer), pre-LN against
+post-LN blocks at initialisation (and why a pre-LN stack ends with a LayerNorm), and averaging
+the weights of the last epochs.
+
+**Book:** *Deep Learning with Python*, 2nd ed. §11.2 "Preparing text data", §11.5.1 "A machine
+translation example", §11.5.3 "Sequence-to-sequence learning with Transformer"; 3rd ed. §14.2
+"Preparing text data" (subword tokenization), §15.2.1 "English-to-Spanish translation", §15.3.4
+"Sequence-to-sequence learning with a Transformer", §15.3.5 "Embedding positional information".
+Neither edition uses the other elements; they come from the Transformer paper (Vaswani et al.
+2017: shared embeddings §3.4, warmup §5.3, label smoothing §5.4, checkpoint averaging §6.1) and
+from Xiong et al. 2020 (pre-LN).
+
+**Run:** `python chapters/14_training_recipe.py [--quick] [--out DIR]` (or open it as a
+notebook: `make notebooks`).
 """
 
+# %%
 try:  # python -m chapters.14_training_recipe
     from chapters.common import check, check_close, parse_args, pyplot, save_figure, section
 except ImportError:  # python chapters/14_training_recipe.py
@@ -17,6 +30,7 @@ except ImportError:  # python chapters/14_training_recipe.py
 import math
 
 import keras
+import matplotlib.ticker
 import numpy as np
 import tensorflow as tf
 from keras import ops
@@ -37,7 +51,7 @@ from nmt.callbacks import AverageLastEpochs
 from nmt.translator import build_model
 from models.transformer_encoder import TransformerEncoder
 
-args = parse_args(__doc__.strip().splitlines()[0])
+args = parse_args("14 · The training recipe")
 
 # Settings. --quick shrinks them so the test suite runs every chapter in seconds.
 english = [  # a handful of training sentences per language for the subword vocabularies
@@ -71,15 +85,20 @@ def numpy(tensor):
     return ops.convert_to_numpy(tensor)
 
 
+# %% [markdown]
 """
 ## Subwords: no [UNK], case and punctuation kept
 
-The book's vectorizer lowercases, strips punctuation and maps every word it did not keep to
-[UNK]. A WordPiece vocabulary keeps frequent words whole and builds the others from pieces
-("##s" continues a word); every character of the training text is a piece, so in-domain text
-never becomes [UNK]. `cpu-best` learns 8,000 pieces per language from the training split; here
-a vocabulary is learned from eight sentences per language.
+Both editions' vectorizer (2nd ed. §11.5.1, 3rd ed. §15.2.1: `TextVectorization` with a custom
+standardization) lowercases, strips punctuation and maps every word it did not keep to [UNK];
+the 3rd edition notes that a real translator would keep punctuation as tokens, and its §14.2
+introduces subword tokenization. A WordPiece vocabulary keeps frequent words whole and builds
+the others from pieces ("##s" continues a word); every character of the training text is a
+piece, so in-domain text never becomes [UNK]. `cpu-best` learns 8,000 pieces per language
+from the training split; here a vocabulary is learned from eight sentences per language.
 """
+
+# %%
 section("Subwords: no [UNK], case and punctuation kept")
 tokenizers = {}
 for language, texts in (("english", english), ("spanish", spanish)):
@@ -99,7 +118,7 @@ for language, texts in (("english", english), ("spanish", spanish)):
     book = WordTokenizer.adapt(texts, vocab_size=subword_vocab, sequence_length=16,
                                language=language)
     book_ids = book.encode([word])[0]
-    print(f"  the book's word vocabulary ({book.vocab_size} words): {word!r} -> "
+    print(f"  the book's word vocabulary (both editions; {book.vocab_size} words): {word!r} -> "
           f"{book.decode([book_ids])}")
     check(int(book_ids[0]) == 1, f"{language}: the book's vectorizer maps {word!r} to [UNK]")
 
@@ -123,7 +142,7 @@ book_decoded = book.decode(book.encode([sentence]))[0]
 print(f"the book's vectorizer: {sentence!r} -> {book_decoded!r}")
 check(book_decoded == "dónde está la estación", "the book's vectorizer loses case and ¿ ?")
 
-
+# %% [markdown]
 """
 ## Label smoothing: the best prediction is no longer a one-hot
 
@@ -134,6 +153,8 @@ the target: (1 - e + e/V) on the label, e/V on each other token. `token_cross_en
 e(lse - mean(logits)). The smoothed target is reached when the label's logit is
 log(1 + V(1 - e)/e) above the others; a larger margin, more confident, costs more.
 """
+
+# %%
 section("Label smoothing: the best prediction is no longer a one-hot")
 label = 3
 
@@ -189,7 +210,7 @@ print(f"with cpu-best's {real_vocab:,} Spanish pieces the best margin is "
       f"{math.log(1 + real_vocab * (1 - smoothing) / smoothing):.2f}: the model is still pushed "
       "to be sure, but not without bound")
 
-
+# %% [markdown]
 """
 ## Warmup and decay
 
@@ -200,6 +221,8 @@ can throw a Transformer off; a linear warmup starts near 0 and reaches the peak 
 one rate throughout. `learning_rate(schedule, peak, warmup_steps, total_steps)` gives each;
 steps count from 0, the rate used at step i is schedule(i).
 """
+
+# %%
 section("Warmup and decay")
 base = resolve_config("transformer", "cpu-best")
 peak, warmup = base.learning_rate, base.warmup_steps
@@ -246,13 +269,14 @@ for name, values in curves.items():
     ax.plot(plotted, values * 1e4, label=name)
 ax.axvline(warmup, color="gray", linestyle=":", label=f"end of warmup ({warmup:,})")
 ax.set_xlabel("training step")
+ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 ax.set_ylabel("learning rate (x 1e-4)")
 ax.set_title(f"Learning-rate schedules at cpu-best's peak {peak:g}, {total_steps:,} steps")
 ax.legend()
 save_figure(fig, args.out, "14_lr_schedules.png")
 plt.close(fig)
 
-
+# %% [markdown]
 """
 ## Tied embeddings
 
@@ -262,6 +286,8 @@ output layer can be the embedding, transposed (the paper, section 3.4): logits =
 y @ E^T + b. `tie_embeddings=True` drops the Dense layer "output" and keeps its bias as the
 embedding's `output_bias`.
 """
+
+# %%
 section("Tied embeddings")
 models = {tied: build_model(resolve_config("transformer", "tiny", tie_embeddings=tied))
           for tied in (False, True)}
@@ -299,7 +325,7 @@ print(f"\ncpu-best: embed_dim {best_config.embed_dim} x Spanish vocabulary "
       f"{block.count_params():,}, so tying saves {saving / block.count_params():.1f} blocks' worth")
 check(best_config.tie_embeddings, "cpu-best ties the target embedding and the output layer")
 
-
+# %% [markdown]
 """
 ## Pre-LN against post-LN
 
@@ -311,6 +337,8 @@ reason pre-LN trains deep stacks without a long warmup; Xiong et al., 2020), but
 output is not normalised: `build_transformer` ends a pre-LN stack with one LayerNorm
 ("encoder_norm", "decoder_norm"). Measured at initialisation on random inputs:
 """
+
+# %%
 section("Pre-LN against post-LN")
 x = rng.standard_normal((block_batch, block_length, block_dim)).astype("float32")
 print(f"input {x.shape}, std {x.std():.3f}; {num_blocks} TransformerEncoder blocks "
@@ -340,7 +368,7 @@ check(pre_ln.parts.encoder_norm is not None and pre_ln.parts.decoder_norm is not
 check(models[False].parts.encoder_norm is None and models[False].parts.decoder_norm is None,
       "the post-LN model has no final LayerNorm (each block already ends with one)")
 
-
+# %% [markdown]
 """
 ## Averaging the last checkpoints
 
@@ -352,6 +380,8 @@ epochs (`on_epoch_end`); training then keeps the average only if its validation 
 than the last epoch's. Here: one Dense layer fitted to a noisy linear regression with a large
 SGD rate, the dataset reshuffled every epoch.
 """
+
+# %%
 section("Averaging the last checkpoints")
 n, f = regression["samples"], regression["features"]
 true_w = rng.standard_normal((f, 1)).astype("float32")
@@ -398,24 +428,38 @@ check(averaged_loss < np.mean(snapshot_losses),
 check(averaged_loss < last_loss, f"the averaged weights' validation loss is lower than the last "
       f"epoch's ({averaged_loss:.4f} < {last_loss:.4f}): training would keep the average")
 
-
+# %% [markdown]
 """
 ## The recipe together
 
 `nmt train --preset cpu-best` trains with all of it; `python benchmarks/ablation.py` trains the
 recipe at small sizes with one element removed (or added) per variant for the same training
 time, to measure what each is worth. (Those scores are measured there, not here.)
+
+The table sets it beside the two book presets: `book` (the book's sizes, the 3rd edition's
+attention blocks with key_dim = embed_dim // num_heads, the 2nd edition's RMSprop and 30
+epochs) and `book-2nd` (the same with the 2nd edition's key_dim = embed_dim). The 3rd edition
+trains its Transformer with Adam instead: 15 epochs without positions (§15.3.4), 30 with them
+(§15.3.5).
 """
+
+# %%
 section("The recipe together")
 best_config = resolve_config("transformer", "cpu-best")
-book_config = resolve_config("transformer", "book")
-fields = ("tokenizer", "vocab_size", "shared_vocab", "num_layers", "norm_first", "tie_embeddings",
-          "label_smoothing", "optimizer", "learning_rate", "weight_decay", "lr_schedule",
-          "warmup_steps", "dropout", "block_dropout", "batch_size", "epochs", "average_last",
-          "budget_minutes")
-print(f"{'field':<16} {'cpu-best':>13} {'book':>10}")
+compared = {name: resolve_config("transformer", name) for name in ("cpu-best", "book", "book-2nd")}
+fields = ("tokenizer", "vocab_size", "shared_vocab", "embed_dim", "num_heads", "key_dim",
+          "num_layers", "norm_first", "tie_embeddings", "label_smoothing", "optimizer",
+          "learning_rate", "weight_decay", "lr_schedule", "warmup_steps", "dropout",
+          "block_dropout", "batch_size", "epochs", "average_last", "budget_minutes")
+print(f"{'field':<16} " + " ".join(f"{name:>13}" for name in compared))
 for name in fields:
-    print(f"{name:<16} {str(getattr(best_config, name)):>13} {str(getattr(book_config, name)):>10}")
+    print(f"{name:<16} " + " ".join(f"{str(getattr(config, name)):>13}"
+                                    for config in compared.values()))
+print("(key_dim 0: embed_dim // num_heads, the 3rd edition's blocks)")
+differences = [name for name in fields
+               if getattr(compared["book"], name) != getattr(compared["book-2nd"], name)]
+check(differences == ["key_dim"] and compared["book-2nd"].key_dim == compared["book-2nd"].embed_dim,
+      "book and book-2nd differ only in key_dim: the 2nd edition's heads are embed_dim wide")
 check(best_config.tokenizer == "wordpiece", "cpu-best uses subwords (section 1)")
 check(best_config.label_smoothing == smoothing, f"cpu-best smooths labels by {smoothing} "
       "(section 2)")
@@ -425,8 +469,32 @@ check(best_config.tie_embeddings, "cpu-best ties the output layer to the target 
       "(section 4)")
 check(best_config.average_last >= 2, f"cpu-best averages the last {best_config.average_last} "
       "epochs (section 6)")
-print("\ncpu-best keeps the book's post-LN blocks (norm_first=False, 3 per stack); "
+print("\ncpu-best keeps both editions' post-LN blocks (norm_first=False, 3 per stack); "
       "--norm-first switches\nto pre-LN (section 5), and the ablation's +pre_ln variant "
       "measures it.")
 print("\nTrain it:       nmt train --preset cpu-best --out runs/cpu-best")
 print("Measure it:     python benchmarks/ablation.py   (one variant per recipe element)")
+
+
+# %% [markdown]
+"""
+## What you learned
+
+- A WordPiece vocabulary encodes unseen words as pieces and decodes case, accents and ¿ ?
+  exactly; both editions' word vectorizer maps unseen words to [UNK] and drops case and
+  punctuation.
+- With label smoothing the loss is lowest at a finite logit margin, log(1 + V(1 - e)/e); without
+  it the loss only falls as the margin grows.
+- inverse_sqrt warms up linearly to the peak, then halves at 4x the warmup; cosine decays to 0.
+- Tying the output layer to the target embedding removes exactly embed_dim x vocabulary weights;
+  a pre-LN stack's residual stream grows with depth and needs a final LayerNorm.
+- Averaging the last epochs' weights gave a lower validation loss than the last epoch's here.
+
+## Exercises
+
+1. Change `smoothing` to 0.2: where does the best margin move, and what does the formula say?
+2. Stack 24 pre-LN blocks (`num_blocks`): how large is the residual stream's standard deviation
+   after the last block?
+3. Run `nmt train --preset book-2nd --print-config` and `nmt train --preset cpu-best
+   --print-config` and list what a run of each would change from `book`.
+"""

@@ -58,7 +58,7 @@ class TransformerParts:
 
 def build_transformer(source_vocab_size, target_vocab_size, sequence_length, embed_dim=256,
                       dense_dim=2048, num_heads=8, num_layers=1, dropout=0.5, block_dropout=0.0,
-                      norm_first=False, tie_embeddings=False, positional=True):
+                      norm_first=False, tie_embeddings=False, positional=True, key_dim=None):
     """Encoder-decoder Transformer (the book's, with `num_layers` blocks each) returning logits.
 
     Args:
@@ -73,12 +73,17 @@ def build_transformer(source_vocab_size, target_vocab_size, sequence_length, emb
         norm_first: bool. Pre-LN blocks and a final LayerNorm after each stack (book: post-LN).
         tie_embeddings: bool. The output layer is the target embedding, transposed.
         positional: bool. Learned position embeddings (False: a bag of words, for lessons).
+        key_dim: int or None. Width of each attention head's queries, keys and values. None or
+            0: `embed_dim // num_heads`, the 3rd edition's blocks; `embed_dim`: the 2nd
+            edition's. At the book's sizes the 2nd edition's model (with learned positions) has
+            19,960,216 parameters, the 3rd edition's §15.3.4 model (without them) 14,428,824.
 
     Returns:
         A `keras.Model` with inputs `{"english": (batch, src_len), "spanish": (batch, tgt_len)}`
         int ids and output (batch, tgt_len, target_vocab_size) float32 logits for the next
         Spanish token; its layers are in `model.parts` (`TransformerParts`).
     """
+    key_dim = key_dim or None  # 0 (the config's "not set") is embed_dim // num_heads too
     source = keras.Input(shape=(None,), dtype="int64", name="english")
     target = keras.Input(shape=(None,), dtype="int64", name="spanish")
     source_mask = PositionalEmbedding.padding_mask(source)
@@ -91,10 +96,10 @@ def build_transformer(source_vocab_size, target_vocab_size, sequence_length, emb
                                              use_position=positional, tied_output=tie_embeddings,
                                              name="target_embedding"),
         encoders=[TransformerEncoder(embed_dim, dense_dim, num_heads, dropout=block_dropout,
-                                     norm_first=norm_first, name=f"encoder_{i}")
+                                     norm_first=norm_first, key_dim=key_dim, name=f"encoder_{i}")
                   for i in range(num_layers)],
         decoders=[TransformerDecoder(embed_dim, dense_dim, num_heads, dropout=block_dropout,
-                                     norm_first=norm_first, name=f"decoder_{i}")
+                                     norm_first=norm_first, key_dim=key_dim, name=f"decoder_{i}")
                   for i in range(num_layers)],
         output_dropout=keras.layers.Dropout(dropout, name="output_dropout"),
         output_layer=None if tie_embeddings else keras.layers.Dense(target_vocab_size,
@@ -158,10 +163,9 @@ class TransformerSteps:
         batch = ops.shape(state["encoder_outputs"])[0]
         cache = {"source_mask": state["source_mask"]}
         for i, decoder in enumerate(self.parts.decoders):
-            heads = decoder.num_heads
-            key_dim = decoder.embed_dim // heads
-            cache[f"self_{i}"] = ops.zeros((batch, 2, max_length, heads, key_dim),
-                                           dtype=decoder.compute_dtype)
+            # (batch, 2, max_length, num_heads, head_dim): keys and values of each position.
+            cache[f"self_{i}"] = ops.zeros((batch, 2, max_length, decoder.num_heads,
+                                            decoder.head_dim), dtype=decoder.compute_dtype)
             cache[f"cross_{i}"] = decoder.compute_cross_attention_cache(state["encoder_outputs"])
         return cache
 

@@ -37,9 +37,12 @@ class TransformerDecoder(keras.layers.Layer):
     Args:
         embed_dim: int. Width of the token vectors.
         dense_dim: int. Width of the feed-forward inner layer.
-        num_heads: int. Attention heads; `embed_dim` must be divisible by it.
+        num_heads: int. Attention heads; with `key_dim=None`, `embed_dim` must be divisible by it.
         dropout: float. Dropout on each block's output before the residual (0 in the book).
         norm_first: bool. Pre-layer-norm instead of the book's post-layer-norm.
+        key_dim: int or None. Width of each head's queries, keys and values, in both attention
+            layers. None: `embed_dim // num_heads`, the 3rd edition's block (and the paper's);
+            `embed_dim`: the 2nd edition's. The caches' last axis is this width (`head_dim`).
 
     Call arguments:
         inputs: (batch, tgt_len, embed_dim) target embeddings.
@@ -47,9 +50,9 @@ class TransformerDecoder(keras.layers.Layer):
             is given.
         decoder_padding_mask: optional (batch, tgt_len) bool, True on real target tokens.
         encoder_padding_mask: optional (batch, src_len) bool, True on real source tokens.
-        self_attention_cache: optional (batch, 2, max_len, num_heads, key_dim). With it, `inputs`
+        self_attention_cache: optional (batch, 2, max_len, num_heads, head_dim). With it, `inputs`
             are the tokens at positions `cache_index ...` and the cache is extended.
-        cross_attention_cache: optional (batch, 2, src_len, num_heads, key_dim), from
+        cross_attention_cache: optional (batch, 2, src_len, num_heads, head_dim), from
             `compute_cross_attention_cache(encoder_outputs)`; computed once per sentence.
         cache_index: int or scalar tensor, position of `inputs[:, 0]` when decoding with cache.
         return_attention_scores: bool. Also return the cross-attention scores
@@ -70,7 +73,8 @@ class TransformerDecoder(keras.layers.Layer):
 
     Decoding one token at a time with both caches gives the full pass's outputs:
 
-    >>> self_cache = np.zeros((2, 2, 4, 2, 4), "float32")  # (batch, 2, max_len, heads, key_dim)
+    >>> # (batch, 2, max_len, num_heads, head_dim): keys and values of 4 positions
+    >>> self_cache = np.zeros((2, 2, 4, 2, layer.head_dim), "float32")
     >>> cross_cache = layer.compute_cross_attention_cache(enc)
     >>> steps = []
     >>> for t in range(4):
@@ -81,19 +85,22 @@ class TransformerDecoder(keras.layers.Layer):
     True
     """
 
-    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False, **kwargs):
+    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False,
+                 key_dim=None, **kwargs):
         super().__init__(**kwargs)
-        check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first)
+        check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first, key_dim)
         self.embed_dim = int(embed_dim)
         self.dense_dim = int(dense_dim)
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
         self.norm_first = norm_first
-        key_dim = self.embed_dim // self.num_heads
+        self.key_dim = None if key_dim is None else int(key_dim)
         self.self_attention = CachedMultiHeadAttention(
-            num_heads=self.num_heads, key_dim=key_dim, name="self_attention", dtype=self.dtype_policy)
+            num_heads=self.num_heads, key_dim=self.head_dim, name="self_attention",
+            dtype=self.dtype_policy)
         self.cross_attention = CachedMultiHeadAttention(
-            num_heads=self.num_heads, key_dim=key_dim, name="cross_attention", dtype=self.dtype_policy)
+            num_heads=self.num_heads, key_dim=self.head_dim, name="cross_attention",
+            dtype=self.dtype_policy)
         self.dense_1 = keras.layers.Dense(self.dense_dim, activation="relu", name="dense_1",
                                           dtype=self.dtype_policy)
         self.dense_2 = keras.layers.Dense(self.embed_dim, name="dense_2", dtype=self.dtype_policy)
@@ -103,6 +110,11 @@ class TransformerDecoder(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         # Keras masks pass through unchanged; attention uses the explicit masks given to call().
         self.supports_masking = True
+
+    @property
+    def head_dim(self):
+        """Width of each head's queries, keys and values: `key_dim`, else embed_dim // num_heads."""
+        return self.key_dim or self.embed_dim // self.num_heads
 
     def build(self, inputs_shape, encoder_outputs_shape=None):
         input_shape = inputs_shape
@@ -201,5 +213,5 @@ class TransformerDecoder(keras.layers.Layer):
         config = super().get_config()
         config.update({"embed_dim": self.embed_dim, "dense_dim": self.dense_dim,
                        "num_heads": self.num_heads, "dropout": self.dropout,
-                       "norm_first": self.norm_first})
+                       "norm_first": self.norm_first, "key_dim": self.key_dim})
         return config

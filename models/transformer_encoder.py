@@ -1,17 +1,24 @@
 """The Transformer encoder block (the book's `TransformerEncoder`)."""
 
+import numbers
+
 import keras
 from keras import ops
 
 from models.cached_attention import CachedMultiHeadAttention
 
 
-def check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first=False):
+def check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first=False,
+                          key_dim=None):
     """Shared argument checks of the encoder and decoder blocks."""
     for name, value in (("embed_dim", embed_dim), ("dense_dim", dense_dim), ("num_heads", num_heads)):
         if int(value) < 1:
             raise ValueError(f"{name}={value} must be a positive integer")
-    if embed_dim % num_heads:
+    if key_dim is not None and (isinstance(key_dim, bool)
+                                or not isinstance(key_dim, numbers.Integral) or key_dim < 1):
+        raise ValueError(f"key_dim={key_dim!r} must be a positive integer, or None for "
+                         "embed_dim // num_heads")
+    if key_dim is None and embed_dim % num_heads:
         raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout={dropout} must be in [0, 1)")
@@ -37,14 +44,17 @@ class TransformerEncoder(keras.layers.Layer):
     Post-layer-norm as in the book and the paper (`norm_first=False`), or pre-layer-norm
     (`norm_first=True`: each sub-block normalises its input and the residual path stays
     un-normalised; a stack of them then needs one final LayerNorm, which the model builder
-    adds). `key_dim = embed_dim // num_heads` (3rd ed.).
+    adds).
 
     Args:
         embed_dim: int. Width of the token vectors.
         dense_dim: int. Width of the feed-forward inner layer.
-        num_heads: int. Attention heads; `embed_dim` must be divisible by it.
+        num_heads: int. Attention heads; with `key_dim=None`, `embed_dim` must be divisible by it.
         dropout: float. Dropout on each block's output before the residual (0 in the book).
         norm_first: bool. Pre-layer-norm instead of the book's post-layer-norm.
+        key_dim: int or None. Width of each head's queries, keys and values. None:
+            `embed_dim // num_heads`, the 3rd edition's block (and the paper's); `embed_dim`:
+            the 2nd edition's, whose Q/K/V projections are `num_heads` times wider.
 
     Call arguments:
         inputs: (batch, src_len, embed_dim) source embeddings.
@@ -58,19 +68,26 @@ class TransformerEncoder(keras.layers.Layer):
     >>> padding_mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
     >>> tuple(layer(x, padding_mask=padding_mask).shape)
     (2, 4, 8)
+
+    The 2nd edition's block: each head as wide as the token vectors.
+
+    >>> TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, key_dim=8).head_dim
+    8
     """
 
-    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False, **kwargs):
+    def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False,
+                 key_dim=None, **kwargs):
         super().__init__(**kwargs)
-        check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first)
+        check_block_arguments(embed_dim, dense_dim, num_heads, dropout, norm_first, key_dim)
         self.embed_dim = int(embed_dim)
         self.dense_dim = int(dense_dim)
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
         self.norm_first = norm_first
+        self.key_dim = None if key_dim is None else int(key_dim)
         self.attention = CachedMultiHeadAttention(
-            num_heads=self.num_heads, key_dim=self.embed_dim // self.num_heads,
-            name="self_attention", dtype=self.dtype_policy,
+            num_heads=self.num_heads, key_dim=self.head_dim, name="self_attention",
+            dtype=self.dtype_policy,
         )
         self.dense_1 = keras.layers.Dense(self.dense_dim, activation="relu", name="dense_1",
                                           dtype=self.dtype_policy)
@@ -80,6 +97,11 @@ class TransformerEncoder(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         # Keras masks pass through unchanged; attention uses the explicit masks given to call().
         self.supports_masking = True
+
+    @property
+    def head_dim(self):
+        """Width of each head's queries, keys and values: `key_dim`, else embed_dim // num_heads."""
+        return self.key_dim or self.embed_dim // self.num_heads
 
     def build(self, input_shape):
         self.attention.build(input_shape, input_shape)
@@ -120,5 +142,5 @@ class TransformerEncoder(keras.layers.Layer):
         config = super().get_config()
         config.update({"embed_dim": self.embed_dim, "dense_dim": self.dense_dim,
                        "num_heads": self.num_heads, "dropout": self.dropout,
-                       "norm_first": self.norm_first})
+                       "norm_first": self.norm_first, "key_dim": self.key_dim})
         return config

@@ -30,6 +30,7 @@ from nmt.runs import RunError, read_history, read_state, write_text
 from nmt.scoring import LENGTH_BUCKETS, bucket_name
 from nmt.training import train
 from nmt.translator import Translator
+from nmt.verdicts import TOO_LITTLE, rank_scores
 
 # Config fields that must agree for runs to be compared on the same test set (runs trained by
 # this version also record a fingerprint of their exact split, which is checked first).
@@ -148,6 +149,7 @@ def write_figures(report, translators, showcase, out):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     runs = report["runs"]
     figures = {}
@@ -163,24 +165,34 @@ def write_figures(report, translators, showcase, out):
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
     fig.tight_layout()
     fig.savefig(os.path.join(out, "learning_curves.png"), dpi=110)
     plt.close(fig)
     figures["learning_curves"] = ["learning_curves.png"]
 
     buckets = [bucket_name(low, high) for low, high in LENGTH_BUCKETS]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    width = 0.8 / max(len(runs), 1)
-    for i, (name, r) in enumerate(runs.items()):
-        values = [r["by_length"][b].get("bleu", 0.0) for b in buckets]
-        positions = np.arange(len(buckets)) + (i - (len(runs) - 1) / 2) * width
-        ax.bar(positions, values, width, label=f"{name} ({r['label']})")
     counts = [next(iter(runs.values()))["by_length"][b]["sources"] for b in buckets]
-    ax.set_xticks(range(len(buckets)), [f"{b} words\n({n:,} sources)" for b, n in zip(buckets, counts)])
-    ax.set(title="Test BLEU by source length (greedy, book-normalised)", xlabel="source length",
-           ylabel="BLEU")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+    width = 0.8 / max(len(runs), 1)
+    for ax, metric, label in zip(axes, ("bleu", "chrf"), ("BLEU", "chrF")):
+        values = {name: [r["by_length"][b].get(metric, 0.0) for b in buckets]
+                  for name, r in runs.items()}
+        for i, (name, r) in enumerate(runs.items()):
+            positions = np.arange(len(buckets)) + (i - (len(runs) - 1) / 2) * width
+            ax.bar(positions, values[name], width, label=f"{name} ({r['label']})")
+        ax.set_xticks(range(len(buckets)),
+                      [f"{b} words\n({n:,} sources)" for b, n in zip(buckets, counts)])
+        ax.set(title=f"Test {label} by source length (greedy, book-normalised)",
+               xlabel="source length", ylabel=label)
+        # Models trained for seconds score about 0 everywhere: say so rather than show no bars.
+        verdict = rank_scores({name: max(v) for name, v in values.items()}, metric=label)
+        if verdict.outcome == "too little training":
+            ax.set_ylim(0, 5)
+            ax.text(0.5, 0.5, f"every {label} is below 1:\n{TOO_LITTLE}", ha="center",
+                    va="center", transform=ax.transAxes, fontsize=11)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "bleu_by_length.png"), dpi=110)
     plt.close(fig)

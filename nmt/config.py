@@ -95,6 +95,10 @@ class Config:
                             "model", minimum=1)
     num_layers: int = option(1, "Transformer encoder blocks (and as many decoder blocks)",
                              "model", minimum=1)
+    key_dim: int = option(0, "Transformer: width of each attention head's queries, keys and values "
+                          "(0 = embed_dim // num_heads, the 3rd edition's blocks; the 2nd "
+                          "edition's is embed_dim: Q/K/V projections num_heads times wider)",
+                          "model", minimum=0)
     norm_first: bool = option(False, "Transformer: pre-layer-norm blocks (the book's are post-LN)",
                               "model")
     tie_embeddings: bool = option(False, "Transformer: the output layer is the target embedding, "
@@ -234,8 +238,12 @@ class Config:
                  f"(val_bleu_sources={self.val_bleu_sources})")
         if self.average_last == 1:
             fail("average_last=1: averaging needs at least 2 epochs (0 = off)")
-        if self.embed_dim % self.num_heads:
-            fail(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
+        if self.key_dim and "key_dim" not in MODELS[self.model].build_arguments():
+            fail(f"key_dim={self.key_dim} is for the Transformer (model={self.model!r} has no "
+                 "attention heads)")
+        if not self.key_dim and self.embed_dim % self.num_heads:
+            fail(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads} "
+                 "(or give --key-dim)")
         if self.max_tokens and self.batching != "bucket":
             fail(f"max_tokens={self.max_tokens} needs batching='bucket'")
         if self.val_fraction + self.test_fraction >= 1.0:
@@ -421,6 +429,8 @@ SMALL_SIZES = dict(embed_dim=128, dense_dim=512, num_heads=4, rnn_units=256, epo
 # epoch) and float32, which was faster than bfloat16 for their 128-wide matmuls
 # (benchmarks/README.md); bfloat16 wins from the book sizes up.
 SMALL_TRANSFORMER = dict(epochs=5, precision="float32")
+BOOK_SIZES = dict(embed_dim=256, dense_dim=2048, num_heads=8, rnn_units=1024, optimizer="rmsprop",
+                  epochs=30)
 PRESETS = {
     # Seconds: for tests and smoke runs; float32 gives the same numbers on any machine.
     "tiny": dict(embed_dim=32, dense_dim=64, num_heads=2, rnn_units=32, vocab_size=2000,
@@ -431,10 +441,13 @@ PRESETS = {
     # layer only, no smoothing or schedule; Adam rather than its RMSprop): what the lessons teach
     # and the speed benchmarks time.
     "book-small": SMALL_SIZES,
-    # The book's sizes and training setup (it pads every batch to 20 tokens: --batching fixed,
-    # the same results, slower).
-    "book": dict(embed_dim=256, dense_dim=2048, num_heads=8, rnn_units=1024, optimizer="rmsprop",
-                 epochs=30),
+    # The book's sizes (the same in both editions) and the 2nd edition's training setup
+    # (RMSprop, 30 epochs; it pads every batch to 20 tokens: --batching fixed, the same results,
+    # slower), with the 3rd edition's attention blocks (key_dim = embed_dim // num_heads).
+    "book": BOOK_SIZES,
+    # The 2nd edition's Transformer exactly: key_dim = embed_dim (MODEL_PRESETS below), 19,960,216
+    # parameters at these sizes; the GRUs as in "book" (both editions build the same GRU).
+    "book-2nd": BOOK_SIZES,
     # The best translator this project trains on a 2-core CPU in <= 2 hours (a Transformer):
     # subwords that keep case and punctuation, and NMT practice's recipe (label smoothing,
     # warmup + 1/sqrt(step) decay, AdamW, dropout, averaging the last epochs). Its measured
@@ -449,8 +462,25 @@ PRESETS = {
         batch_size=128, epochs=24, budget_minutes=106.0, average_last=5),
 }
 PRESET_CHOICES = tuple(PRESETS)
+# One line per preset: what it is for (`presets_table` adds the sizes, tokenizer and length).
+PRESET_SUMMARIES = {
+    "tiny": "seconds: tests and smoke runs (float32: the same numbers on any machine)",
+    "small": "the CPU default and the demo: the Transformer with the book's recipe plus subwords "
+             "and label smoothing; the RNNs as book-small",
+    "book-small": "the book's recipe (words, 20 tokens, dropout 0.5, Adam) at small sizes: what "
+                  "the lessons teach and the speed benchmarks time",
+    "book": "the book's sizes with the 3rd edition's attention (key_dim = embed_dim // "
+            "num_heads) and the 2nd edition's RMSprop",
+    "book-2nd": "the 2nd edition's Transformer: key_dim = embed_dim (19,960,216 parameters); "
+                "the RNNs as book",
+    "cpu-best": "the best translator for 2 CPU cores in 2 hours: subwords, 3 tied blocks, label "
+                "smoothing, warmup + 1/sqrt decay, AdamW, averaging",
+}
 MODEL_PRESETS = {
-    ("gru", "book"): dict(epochs=15),  # the book trains its GRU for 15 epochs
+    ("gru", "book"): dict(epochs=15),  # both editions train their GRU for 15 epochs
+    ("gru", "book-2nd"): dict(epochs=15),
+    # The 2nd edition's MultiHeadAttention(num_heads=8, key_dim=embed_dim): each head 256 wide.
+    ("transformer", "book-2nd"): dict(key_dim=BOOK_SIZES["embed_dim"]),
     # The demo: the book's recipe, which learns fastest in a short run (benchmarks/README.md's
     # ablation), with WordPiece (case and punctuation, no [UNK]) and label smoothing. It trains
     # for its 10-minute budget: an epoch takes about 1.4 minutes on 2 cores, so 8 epochs are
@@ -469,6 +499,71 @@ def preset_values(model, preset):
     if preset not in PRESETS:
         raise ConfigError(f"preset={preset!r} (--preset) is not one of {PRESET_CHOICES}")
     return {**PRESETS[preset], **MODEL_PRESETS.get((model, preset), {})}
+
+
+def presets_table(width=100):
+    """The presets as a plain-text table: what each is for, its model sizes, tokenizer and
+    length (for `nmt train -h` and the README).
+
+    Each cell shows the Transformer's value, then the RNN models' where they differ. Sizes:
+    embed_dim/dense_dim, num_heads x the width of each head (key_dim), and the GRU units.
+
+    Example:
+    >>> print(presets_table().splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+    preset what it is for model sizes tokenizer epochs (budget)
+    """
+    import textwrap
+
+    def sizes(config):
+        if config.model != "transformer":
+            return f"GRU {config.rnn_units}"
+        head = config.key_dim or config.embed_dim // config.num_heads
+        return (f"{config.embed_dim}/{config.dense_dim}, {config.num_heads}x{head} heads"
+                + (f", {config.num_layers} blocks" if config.num_layers > 1 else "")
+                + (", tied" if config.tie_embeddings else ""))
+
+    def tokenizer(config):
+        return f"{config.tokenizer} {config.vocab_size:,}"
+
+    def length(config):
+        budget = f", <= {config.budget_minutes:g} min" if config.budget_minutes else ""
+        return f"{config.epochs}{budget}"
+
+    def cell(preset, describe, always_rnn=False):
+        """The Transformer's value, then the other models' where they differ (or always)."""
+        values = {model: describe(resolve_config(model, preset)) for model in MODEL_CHOICES}
+        first = values.pop("transformer")
+        others = {}
+        for model, value in values.items():
+            if value != first or always_rnn:
+                others.setdefault(value, []).append(model)
+        def who(models):
+            return "RNNs" if len(models) > 1 else models[0]
+
+        extra = "; ".join(value if always_rnn else f"{who(models)} {value}"
+                          for value, models in others.items())
+        if always_rnn:  # on a line of its own
+            return first + (f"\n{extra}" if extra else "")
+        return first + (f"; {extra}" if extra else "")
+
+    headers = ("preset", "what it is for", "model sizes", "tokenizer", "epochs (budget)")
+    rows = [(name, PRESET_SUMMARIES[name], cell(name, sizes, always_rnn=True),
+             cell(name, tokenizer), cell(name, length)) for name in PRESETS]
+    fixed = (max(len(row[0]) for row in rows), 0, 21, 16, 15)
+    widths = list(fixed)
+    widths[1] = max(20, width - sum(fixed) - 2 * (len(fixed) - 1))
+    lines = []
+    for row in [headers, tuple("-" * w for w in widths)] + rows:
+        wrapped = [[line for part in text.split("\n") for line in textwrap.wrap(part, w) or [""]]
+                   for text, w in zip(row, widths)]
+        for i in range(max(map(len, wrapped))):
+            parts = [(cell_lines[i] if i < len(cell_lines) else "").ljust(w)
+                     for cell_lines, w in zip(wrapped, widths)]
+            lines.append("  ".join(parts).rstrip())
+    lines += ["", "model sizes: the Transformer's embed_dim/dense_dim and num_heads x key_dim, "
+              "then the GRU units;",
+              "each cell gives the Transformer's value, then the RNN models' where they differ."]
+    return "\n".join(lines)
 
 
 def resolve_config(model, preset, **overrides):

@@ -44,15 +44,17 @@ def run_nmt(*args, env=None, input_text=None, timeout=300):
                           input=input_text, capture_output=True, text=True, timeout=timeout)
 
 
-def run_chapter(name, out, corpus_path=None):
-    """Run `python chapters/NAME.py --quick --out OUT` from the checkout; assert it exits 0 and
-    that its checks ran and held; return its stdout. `corpus_path` sets $SPA_ENG_PATH."""
+def run_chapter(name, out, corpus_path=None, extra=(), timeout=600):
+    """Run `python chapters/NAME.py --quick --out OUT [EXTRA...]` from the checkout; assert it
+    exits 0 and that its checks ran and held; return its stdout. `corpus_path` sets
+    $SPA_ENG_PATH. `timeout` (seconds) is generous: a lesson takes under a minute alone, several
+    on a loaded 2-core machine."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if corpus_path:
         env["SPA_ENG_PATH"] = corpus_path
     result = subprocess.run(
-        [sys.executable, f"chapters/{name}.py", "--quick", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, f"chapters/{name}.py", "--quick", "--out", str(out), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
     assert result.returncode == 0, (
         f"{name} exited {result.returncode}:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")

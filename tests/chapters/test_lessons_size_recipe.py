@@ -11,14 +11,21 @@ from tests.conftest import assert_sections_and_figures, run_chapter
 pytestmark = pytest.mark.slow
 
 
-def test_parameter_lesson_reproduces_the_books_exact_counts(tmp_path):
+def test_parameter_lesson_reproduces_both_editions_exact_counts(tmp_path):
     stdout = run_chapter("11_counting_parameters", tmp_path)
     assert_sections_and_figures(
         stdout, tmp_path,
         ["The formulas", "The formulas equal Keras' counts", "Against the paper's Table 3",
-         "The book's models, exactly"],
+         "The book's models, exactly", "Two editions, two Transformers",
+         "Figure: where the parameters are"],
         ["11_parameter_breakdown.png"])
-    assert "34,869,912" in stdout and "14,428,824" in stdout
+    assert "34,869,912" in stdout
+    # The 3rd edition's Transformer (key_dim = embed_dim // num_heads, no positions) and the
+    # 2nd edition's (key_dim = embed_dim, learned positions), each built and counted by Keras.
+    assert "Keras 14,428,824, formula 14,428,824" in stdout
+    assert "Keras 19,960,216, formula 19,960,216" in stdout
+    # The difference: 3 attention layers 8x wider, plus 2 x 20 x 256 positions.
+    assert "= 5,521,152 in attention + 2 x 20 x 256 = 10,240 in positions" in stdout
     assert "encoder layer 3,152,384" in stdout  # the paper's base model, d=512, d_ff=2048
 
 

@@ -18,8 +18,41 @@ from tests.conftest import (DIM, HEADS, MODEL_VARIANTS, TINY_VOCAB, assert_saved
 
 
 def test_book_transformer_without_positions_has_the_books_parameter_count():
+    # The 3rd edition's §15.3.4 model: key_dim = embed_dim // num_heads, no position embeddings.
     model = build_model(resolve_config("transformer", "book", positional=False))
     assert model.count_params() == 14_428_824
+
+
+def test_second_edition_preset_has_the_second_editions_parameter_count():
+    # The 2nd edition's §11.5.3 model: key_dim = embed_dim, learned positions (2 x 20 x 256).
+    config = resolve_config("transformer", "book-2nd")
+    assert config.key_dim == config.embed_dim == 256
+    model = build_model(config)
+    assert model.count_params() == 19_960_216
+    assert {block.head_dim for block in model.parts.encoders + model.parts.decoders} == {256}
+
+
+def test_cached_steps_equal_one_full_pass_with_heads_as_wide_as_the_embeddings():
+    import tensorflow as tf
+
+    from models.transformer import TransformerSteps
+
+    config, model = tiny_model("transformer", key_dim=32, num_layers=2)
+    assert config.embed_dim == 32 and model.parts.decoders[0].head_dim == 32
+    steps = TransformerSteps(model)
+    source, target = tiny_batch()
+    full = model({"english": source, "spanish": target})
+    cache = steps.init_cache(steps.encode(tf.constant(source)), 6)
+    assert cache["self_0"].shape[-1] == 32  # the caches are key_dim wide
+    for t in range(6):
+        logits, cache = steps.next_fn(tf.constant(target), cache, t)
+        np.testing.assert_allclose(logits, full[:, t], atol=1e-4)
+
+
+def test_model_with_key_dim_survives_keras_save_and_load(tmp_path):
+    _, model = tiny_model("transformer", key_dim=32)
+    source, target = tiny_batch()
+    assert_saved_model_round_trip(model, {"english": source, "spanish": target}, tmp_path)
 
 
 def test_tied_embeddings_replace_the_output_layer_by_the_target_embedding():

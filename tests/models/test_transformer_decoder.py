@@ -11,6 +11,8 @@ from tests.conftest import (BATCH, DIM, HEADS, SRC, TGT, assert_config_round_tri
 
 @pytest.mark.parametrize("make", [
     lambda: TransformerDecoder(embed_dim=8, dense_dim=0, num_heads=2),
+    lambda: TransformerDecoder(embed_dim=8, dense_dim=16, num_heads=2, key_dim=-8),
+    lambda: TransformerDecoder(embed_dim=8, dense_dim=16, num_heads=3),
 ])
 def test_bad_arguments_raise_value_error_with_the_value(make):
     with pytest.raises(ValueError, match=r"=\S+"):
@@ -40,13 +42,16 @@ def test_future_tokens_do_not_change_past_outputs():
         assert not np.allclose(out_changed[:, t + 1 :], out[:, t + 1 :], atol=1e-4)
 
 
-@pytest.mark.parametrize("norm_first", [False, True])
-def test_decoder_with_cache_equals_one_full_pass(norm_first):
-    layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS, norm_first=norm_first)
+@pytest.mark.parametrize("norm_first, key_dim", [(False, None), (True, None), (False, DIM)])
+def test_decoder_with_cache_equals_one_full_pass(norm_first, key_dim):
+    layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS, norm_first=norm_first,
+                               key_dim=key_dim)
     y, enc = random_floats(BATCH, TGT, DIM), random_floats(BATCH, SRC, DIM, seed=2)
     mask = source_mask()
     full = layer(y, enc, encoder_padding_mask=mask)
-    cache = np.zeros((BATCH, 2, 6, HEADS, DIM // HEADS), "float32")  # more slots than needed
+    # key_dim None: each head DIM // HEADS wide (3rd edition); DIM: the 2nd edition's.
+    assert layer.head_dim == (key_dim or DIM // HEADS)
+    cache = np.zeros((BATCH, 2, 6, HEADS, layer.head_dim), "float32")  # more slots than needed
     cross = layer.compute_cross_attention_cache(enc)
     for t in range(TGT):
         step, cache = layer(y[:, t : t + 1], encoder_padding_mask=mask, self_attention_cache=cache,
@@ -67,3 +72,19 @@ def test_layer_config_round_trips():
     assert_config_round_trip(TransformerDecoder(DIM, 16, HEADS, norm_first=True), x, enc)
     assert_config_round_trip(TransformerDecoder(DIM, 16, HEADS), x, enc,
                              encoder_padding_mask=source_mask())
+    assert_config_round_trip(TransformerDecoder(DIM, 16, HEADS, key_dim=DIM), x, enc)
+
+
+def test_a_config_saved_without_key_dim_still_loads_as_the_3rd_edition_block():
+    config = TransformerDecoder(DIM, 16, HEADS).get_config()
+    del config["key_dim"]  # as saved before the argument existed
+    layer = TransformerDecoder.from_config(config)
+    assert layer.key_dim is None and layer.head_dim == DIM // HEADS
+
+
+def test_key_dim_widens_both_attention_layers():
+    layer = TransformerDecoder(DIM, 16, HEADS, key_dim=DIM)
+    layer(random_floats(BATCH, TGT, DIM), random_floats(BATCH, SRC, DIM, seed=2))
+    for attention in (layer.self_attention, layer.cross_attention):
+        # The query kernel is (embed_dim, num_heads, key_dim).
+        assert tuple(attention.query_dense.kernel.shape) == (DIM, HEADS, DIM)

@@ -13,6 +13,9 @@ from tests.conftest import (BATCH, DIM, HEADS, SRC, assert_config_round_trip, ra
     lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=3),
     lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, dropout=1.5),
     lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, norm_first="yes"),
+    lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, key_dim=0),
+    lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, key_dim=2.5),
+    lambda: TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=2, key_dim=True),
 ])
 def test_bad_arguments_raise_value_error_with_the_value(make):
     with pytest.raises(ValueError, match=r"=\S+"):
@@ -47,3 +50,33 @@ def test_layer_config_round_trips():
     assert_config_round_trip(TransformerEncoder(DIM, 16, HEADS, norm_first=True), enc)
     assert_config_round_trip(TransformerEncoder(DIM, 16, HEADS, dropout=0.1), enc,
                              padding_mask=source_mask())
+    assert_config_round_trip(TransformerEncoder(DIM, 16, HEADS, key_dim=DIM), enc,
+                             padding_mask=source_mask())
+
+
+def test_key_dim_sets_the_width_of_each_head_and_the_attention_parameters():
+    d, h, dense = DIM, HEADS, 16
+    third = TransformerEncoder(d, dense, h)  # 3rd edition: key_dim = d // h
+    second = TransformerEncoder(d, dense, h, key_dim=d)  # 2nd edition: key_dim = d
+    for layer in (third, second):
+        layer.build((None, None, d))
+    assert (third.head_dim, second.head_dim) == (d // h, d)
+    # Q, K, V: d x (h * key_dim) + h * key_dim each; output: (h * key_dim) x d + d.
+    for layer, key_dim in ((third, d // h), (second, d)):
+        width = h * key_dim
+        assert layer.attention.count_params() == 3 * (d * width + width) + width * d + d
+    # The rest of the block does not depend on key_dim.
+    assert second.count_params() - second.attention.count_params() == \
+        third.count_params() - third.attention.count_params()
+
+
+def test_an_explicit_key_dim_does_not_need_embed_dim_divisible_by_num_heads():
+    layer = TransformerEncoder(embed_dim=8, dense_dim=16, num_heads=3, key_dim=8)
+    assert tuple(layer(random_floats(BATCH, SRC, 8)).shape) == (BATCH, SRC, 8)
+
+
+def test_a_config_saved_without_key_dim_still_loads_as_the_3rd_edition_block():
+    config = TransformerEncoder(DIM, 16, HEADS).get_config()
+    assert config["key_dim"] is None
+    del config["key_dim"]  # as saved before the argument existed
+    assert TransformerEncoder.from_config(config).head_dim == DIM // HEADS

@@ -2,12 +2,15 @@
 what a resume compares; the presets hold the recipes they promise."""
 
 import dataclasses
+import json
 import math
 
 import pytest
 
-from nmt.config import (GROUPS, PRESETS, Config, ConfigError, add_config_arguments, check_value,
-                        declared_fields, flag, resolve_config, resume_differences)
+from nmt.config import (GROUPS, PRESET_SUMMARIES, PRESETS, Config, ConfigError,
+                        add_config_arguments, check_value, declared_fields, flag, presets_table,
+                        resolve_config, resume_differences)
+from tests.conftest import run_nmt
 
 
 def _field(name):
@@ -40,6 +43,7 @@ def test_every_preset_resolves_for_every_model():
     ("optimizer", "sgd", "optimizer='sgd' (--optimizer) is not one of"),
     ("epochs", 2.5, "must be an integer"),
     ("norm_first", "yes", "must be true or false"),
+    ("key_dim", -1, "key_dim=-1 (--key-dim) must be >= 0"),
 ])
 def test_a_bad_value_is_refused_naming_the_field_and_flag(name, value, message):
     with pytest.raises(ConfigError) as error:
@@ -79,7 +83,8 @@ def test_every_declared_field_becomes_a_flag_with_its_default_in_the_help():
         assert flag(field.name) in action.option_strings
         assert action.default is None  # not given: the preset's value stays
         assert "(default: " in action.help, field.name
-    assert "presets: tiny 32, book 256, cpu-best 256" in actions["embed_dim"].help
+    assert "presets: tiny 32, book 256, book-2nd 256, cpu-best 256" in actions["embed_dim"].help
+    assert "presets: book-2nd/transformer 256" in actions["key_dim"].help
     args = parser.parse_args(["--no-positional", "--dropout", "0.25"])
     assert args.positional is False and args.dropout == 0.25 and args.epochs is None
 
@@ -101,6 +106,7 @@ def test_unknown_saved_fields_are_refused_and_missing_ones_take_defaults():
     (dict(average_last=3, early_stopping=2), "average_last=3 and early_stopping=2"),
     (dict(block_dropout=1.0), "block_dropout=1.0"),
     (dict(model="rnn", tie_embeddings=True), "tie_embeddings=True is for the Transformer"),
+    (dict(model="gru", key_dim=32), "key_dim=32 is for the Transformer"),
 ])
 def test_bad_recipe_settings_raise_with_the_value(overrides, message):
     overrides = dict(overrides)
@@ -142,3 +148,45 @@ def test_small_preset_gives_the_demo_transformer_subwords_and_keeps_the_rnns_boo
         small = dataclasses.asdict(resolve_config(model, "small"))
         assert small == dict(dataclasses.asdict(resolve_config(model, "book-small")),
                              preset="small")
+
+
+def test_an_explicit_key_dim_lifts_the_divisibility_rule():
+    with pytest.raises(ConfigError, match="embed_dim=30 is not divisible by num_heads=4"):
+        resolve_config("transformer", "tiny", embed_dim=30, num_heads=4)
+    config = resolve_config("transformer", "tiny", embed_dim=30, num_heads=4, key_dim=30)
+    assert config.key_dim == 30
+
+
+def test_book_2nd_preset_is_the_book_preset_with_heads_as_wide_as_the_embeddings():
+    for model in ("transformer", "rnn", "gru"):
+        book = dataclasses.asdict(resolve_config(model, "book"))
+        second = dataclasses.asdict(resolve_config(model, "book-2nd"))
+        differences = {name for name in book if book[name] != second[name]}
+        # Only the Transformer's attention differs (the RNNs are the same in both editions).
+        assert differences == ({"preset", "key_dim"} if model == "transformer" else {"preset"})
+    assert resolve_config("transformer", "book-2nd").key_dim == 256
+    assert resolve_config("transformer", "book").key_dim == 0  # embed_dim // num_heads
+
+
+def test_a_config_saved_before_key_dim_existed_is_the_3rd_edition_block():
+    saved = json.loads(resolve_config("transformer", "tiny").to_json())
+    del saved["key_dim"]
+    assert Config.from_dict(saved).validate().key_dim == 0
+
+
+def test_every_preset_has_a_summary_and_a_row_in_the_table():
+    assert set(PRESET_SUMMARIES) == set(PRESETS)
+    table = presets_table()
+    rows = {line.split()[0] for line in table.splitlines()[2:] if line and not line[0].isspace()}
+    assert set(PRESETS) <= rows
+    # The book presets' attention: 8 heads of 32 (3rd edition), of 256 (2nd edition).
+    assert "8x32 heads" in table and "8x256 heads" in table
+    assert max(map(len, table.splitlines())) <= 100
+
+
+def test_print_config_shows_the_2nd_edition_preset(tmp_path):
+    result = run_nmt("train", "--preset", "book-2nd", "--out", str(tmp_path / "run"),
+                     "--print-config")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout[result.stdout.index("{"):])
+    assert (printed["preset"], printed["key_dim"], printed["embed_dim"]) == ("book-2nd", 256, 256)
