@@ -167,6 +167,15 @@ def test_lesson_becomes_a_valid_notebook_in_the_lesson_format(path, tmp_path):
     heading = first.source.splitlines()[0]
     assert re.match(rf"# {name[:2]} · \S", heading), f"{name}: first line {heading!r}"
     assert "**Book:**" in first.source, f"{name}: no **Book:** line in the first cell"
+    words = " ".join(first.source.split())
+    assert "2nd ed. §" in words and "3rd ed. §" in words, (
+        f"{name}: the first cell must name the sections of both editions")
+    # It ends with what the reader learned and 2-3 exercises.
+    last = notebook.cells[-1]
+    assert last.cell_type == "markdown" and "## What you learned" in last.source, name
+    exercises = last.source.split("## Exercises", 1)
+    assert len(exercises) == 2, f"{name}: no Exercises in the last cell"
+    assert 2 <= len(re.findall(r"^\d+\. ", exercises[1], re.M)) <= 3, f"{name}: 2-3 exercises"
     kinds = {cell.cell_type for cell in lesson}
     assert kinds == {"markdown", "code"}, f"{name}: cells after the title are only {kinds}"
     titles = [re.search(r'parse_args\(\s*"([^"]*)"', cell.source) for cell in lesson
