@@ -24,9 +24,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-# The demo: train the small Transformer (once; an interrupted run resumes), then translate.
+# The demo: train the small Transformer (once; an interrupted run resumes), then translate with
+# beam search (4 beams: +3.4 BLEU over greedy on 2,000 test sources, docs/results.md).
 demo: setup $(RUNS)/small-transformer/model.keras
-	$(PY) -m nmt translate --run $(RUNS)/small-transformer $(SAMPLES)
+	$(PY) -m nmt translate --run $(RUNS)/small-transformer --num-beams 4 $(SAMPLES)
 
 demo-rnn: setup $(RUNS)/small-rnn/model.keras
 	$(PY) -m nmt translate --run $(RUNS)/small-rnn $(SAMPLES)
