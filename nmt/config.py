@@ -483,8 +483,9 @@ MODEL_PRESETS = {
     ("transformer", "book-2nd"): dict(key_dim=BOOK_SIZES["embed_dim"]),
     # The demo: the book's recipe, which learns fastest in a short run (benchmarks/README.md's
     # ablation), with WordPiece (case and punctuation, no [UNK]) and label smoothing. It trains
-    # for its 10-minute budget: an epoch takes about 1.4 minutes on 2 cores, so 8 epochs are
-    # more than the budget allows there (5 left 3 of its 10 minutes unused).
+    # for its 10-minute budget: an epoch took about 1.4 minutes on the 2-core AMX machine and
+    # 3.5 on a 2-core AMD EPYC (docs/results.md), so 8 epochs are more than the budget allows on
+    # either (5 left 3 of its 10 minutes unused on the first).
     ("transformer", "small"): dict(
         SMALL_TRANSFORMER, epochs=8, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
         label_smoothing=0.1, budget_minutes=10.0),

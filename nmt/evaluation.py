@@ -92,9 +92,7 @@ def evaluate_translator(translator, pairs, limit=0, batch_size=256, progress=Fal
     raw_references = [grouped[s] for s in sources]
     hypotheses, references = book_normalised(as_is, raw_references)
     report.update(corpus_scores(hypotheses, references, signatures=True))
-    # "bleu" -> "bleu_as_is", "bleu_signature" -> "bleu_as_is_signature", ...
-    report.update({name.replace("_", "_as_is_", 1) if "_" in name else f"{name}_as_is": value
-                   for name, value in corpus_scores(as_is, raw_references, signatures=True).items()})
+    report.update(corpus_scores(as_is, raw_references, signatures=True, suffix="_as_is"))
     report.update({
         "sources": len(sources),
         "references": sum(len(r) for r in references),

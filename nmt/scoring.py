@@ -20,21 +20,22 @@ import sacrebleu
 from data.vectorize import normalize_like_book
 
 
-def corpus_scores(hypotheses, references, signatures=False):
+def corpus_scores(hypotheses, references, signatures=False, suffix=""):
     """BLEU and chrF of `hypotheses` against a list of reference lists (any count per source).
 
     With `signatures`, also sacrebleu's signatures of both (`bleu_signature`, `chrf_signature`:
     "nrefs:var|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"), which say how to reproduce
-    the scores with sacrebleu."""
+    the scores with sacrebleu. `suffix` follows each metric's name in the keys (`"_as_is"`:
+    `bleu_as_is`, `bleu_as_is_signature`, ...)."""
     most = max((len(refs) for refs in references), default=0)
     # sacrebleu takes reference streams; None marks a missing reference for that segment.
     streams = [[refs[k] if k < len(refs) else None for refs in references] for k in range(most)]
     bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
-    scores = {"bleu": round(bleu.corpus_score(hypotheses, streams).score, 2),
-              "chrf": round(chrf.corpus_score(hypotheses, streams).score, 2)}
-    if signatures:
-        scores["bleu_signature"] = str(bleu.get_signature())
-        scores["chrf_signature"] = str(chrf.get_signature())
+    scores = {}
+    for name, metric in (("bleu", bleu), ("chrf", chrf)):
+        scores[name + suffix] = round(metric.corpus_score(hypotheses, streams).score, 2)
+        if signatures:
+            scores[f"{name}{suffix}_signature"] = str(metric.get_signature())
     return scores
 
 
