@@ -121,7 +121,8 @@ def build_parser():
                        "Transformer: key_dim = embed_dim), cpu-best (the best recipe for 2 CPU "
                        "cores in 2 hours); every flag below overrides the preset's value "
                        "(default: small)")
-    train.add_argument("--out", required=True, help="run folder (created; resumed if unfinished)")
+    train.add_argument("--out", help="run folder (created; resumed if unfinished); required "
+                       "unless --print-config")
     train.add_argument("--overwrite", action="store_true", help="delete the run folder first")
     train.add_argument("--print-config", action="store_true",
                        help="print the resolved config as JSON and exit without training")
@@ -237,6 +238,9 @@ def cmd_train(args):
     if args.print_config:
         print(config.to_json())
         return
+    if args.out is None:
+        raise CommandError("--out RUN_FOLDER is required to train (only --print-config goes "
+                           "without it)")
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:
             raise CommandError(f"--cpu-devices {args.cpu_devices} must be >= 1")

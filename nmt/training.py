@@ -358,7 +358,10 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
         with strategy.scope():
             compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
                 config, len(splits.train)))
-            if role.workers > 1 and not model.optimizer.built:  # its variables, every worker
+            # Its variables now, on every worker: made inside the first traced step instead,
+            # they would make TensorFlow trace the whole training step a second time (seconds
+            # of every run's start).
+            if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
     if strategy.num_replicas_in_sync > 1:
         say(f"{strategy.__class__.__name__}: {strategy.num_replicas_in_sync} replicas"

@@ -4,6 +4,7 @@ a synthetic training corpus, the command-line runners, and save/load round-trip 
 import os
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -11,6 +12,40 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# The suite's time budget (make test): `make test` on the 2-core machine, and CI's limit.
+BUDGET_MINUTES, CI_LIMIT_MINUTES = 15, 90
+
+
+# Running over both cores (pytest-xdist, `make test`: -n 2 --dist loadgroup).
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Tests that use a module-scoped fixture of their module (a run trained once for the
+    module, a server, a browser) are one xdist group, so the fixture is built once, on one
+    worker; every other test goes to whichever worker is free."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in (info.name2fixturedefs.values() if info else ()):
+            if defs and defs[-1].scope == "module":
+                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+                break
+
+
+def pytest_sessionstart(session):
+    session.config._nmt_started = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The suite's wall time against its budget and CI's limit, after every run."""
+    started = getattr(config, "_nmt_started", None)
+    if started is None or hasattr(config, "workerinput"):  # an xdist worker: the controller says it
+        return
+    seconds = time.monotonic() - started
+    terminalreporter.write_line(
+        f"test-time budget: {seconds / 60:.1f} min wall ({seconds:.0f} s) = "
+        f"{100 * seconds / (CI_LIMIT_MINUTES * 60):.0f}% of CI's {CI_LIMIT_MINUTES}-minute limit; "
+        f"make test's budget is {BUDGET_MINUTES} min on 2 cores (make test)")
 
 
 def find_corpus():

@@ -17,11 +17,11 @@ import tensorflow as tf
 from data.subword import SubwordTokenizer, detokenize_words
 from data.vectorize import WordTokenizer, add_markers
 from nmt import export
+from nmt.cli import main
 from nmt.config import resolve_config
 from nmt.export import _tokenize, detokenize, export_saved_model, export_versioned, space_words
 from nmt.runs import RunError, write_file
 from nmt.translator import Translator
-from tests.conftest import run_nmt
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "saved_runs")
 
@@ -174,7 +174,9 @@ def held_out_sentences(run, translator, corpus_path, n=200):
                                                ("transformer-wordpiece", 5, 0.5),
                                                ("rnn-wordpiece", 5, 0.5), ("gru-word", 5, 0.5)])
 def test_export_served_without_this_project_equals_nmt_translate(name, seed, scale, tmp_path,
-                                                                 corpus_path):
+                                                                 corpus_path, capsys):
+    """`nmt export` and `nmt translate` run in process (their commands, not new processes);
+    the SavedModel is served by a fresh process that never imports this project."""
     run = str(tmp_path / name)
     translator = noisy_copy(name, run, seed, scale)
     sentences = held_out_sentences(run, translator, corpus_path)
@@ -184,10 +186,9 @@ def test_export_served_without_this_project_equals_nmt_translate(name, seed, sca
 
     out = str(tmp_path / "exported")
     start = time.perf_counter()
-    result = run_nmt("export", "--run", run, "--out", out)
+    assert main(["export", "--run", run, "--out", out]) == 0
     export_s = time.perf_counter() - start
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "version 1 written" in result.stdout
+    assert "version 1 written" in capsys.readouterr().out
     version = os.path.join(out, "1")
     size = sum(os.path.getsize(os.path.join(root, f))
                for root, _, files in os.walk(version) for f in files)
@@ -203,9 +204,8 @@ def test_export_served_without_this_project_equals_nmt_translate(name, seed, sca
 
     matches = {}
     for name_, options in (("translate", ()), ("translate_beam", ("--decode", "beam"))):
-        direct = run_nmt("translate", "--run", run, "--input", str(inputs), *options)
-        assert direct.returncode == 0, direct.stderr[-3000:]
-        expected = direct.stdout.split("\n")[:-1]
+        assert main(["translate", "--run", run, "--input", str(inputs), *options]) == 0
+        expected = capsys.readouterr().out.split("\n")[:-1]
         assert len(expected) == 200
         matches[name_] = sum(a == b for a, b in zip(served[name_], expected))
         assert served[name_] == expected

@@ -136,47 +136,61 @@ def _write_points(monkeypatch, config, out):
     return names
 
 
-@pytest.mark.slow  # two tiny trainings per write point
-def test_a_crash_at_any_write_point_then_the_same_command_finishes_the_run(
+def _crash_config(corpus):
+    return tiny_run_config(corpus, epochs=2, average_last=2, steps_per_epoch=2, embed_dim=8,
+                           dense_dim=8, fused_optimizer=False)
+
+
+# The files a whole run writes, in order: the mark, vocabularies, config and state; per epoch
+# the weights, the backup's state and the history; the final weights and their summary; the
+# model and the finished state.
+WRITE_POINTS = [".nmt-run", "english_vocab.txt", "spanish_vocab.txt", "config.json",
+                "train_state.json"] + ["epoch-0001.weights.h5", "state.json", "history.csv",
+                                       "epoch-0002.weights.h5", "state.json", "history.csv"
+                                       ] + ["final.weights.h5", "final.json", "model.keras",
+                                            "train_state.json"]
+
+
+def test_a_run_writes_its_files_through_these_write_points_in_this_order(
         synthetic_corpus, tmp_path, monkeypatch):
+    points = _write_points(monkeypatch, _crash_config(synthetic_corpus),
+                           str(tmp_path / "reference"))
+    assert points == WRITE_POINTS
+
+
+@pytest.mark.slow  # two tiny trainings per write point (one test each, spread over workers)
+@pytest.mark.parametrize("crash_at, name", list(enumerate(WRITE_POINTS)))
+def test_a_crash_at_any_write_point_then_the_same_command_finishes_the_run(
+        crash_at, name, synthetic_corpus, tmp_path, monkeypatch):
     import csv
 
     import nmt.runs
 
-    config = tiny_run_config(synthetic_corpus, epochs=2, average_last=2, steps_per_epoch=2,
-                             embed_dim=8, dense_dim=8, fused_optimizer=False)
-    points = _write_points(monkeypatch, config, str(tmp_path / "reference"))
-    # The mark, vocabularies, config and state; per epoch the weights, the backup's state and
-    # the history; the final weights and their summary; the model and the finished state.
-    assert points == [".nmt-run", "english_vocab.txt", "spanish_vocab.txt", "config.json",
-                      "train_state.json"] + ["epoch-0001.weights.h5", "state.json", "history.csv",
-                                             "epoch-0002.weights.h5", "state.json", "history.csv"
-                                             ] + ["final.weights.h5", "final.json", "model.keras",
-                                                  "train_state.json"]
+    config = _crash_config(synthetic_corpus)
     commit = nmt.runs._commit
-    for crash_at, name in enumerate(points):
-        out = str(tmp_path / f"crash-{crash_at}")
-        calls = []
+    out = str(tmp_path / f"crash-{crash_at}")
+    calls = []
 
-        def crashing(temporary, path):
-            calls.append(path)
-            if len(calls) == crash_at + 1:
-                raise _Crash(path)
-            commit(temporary, path)
+    def crashing(temporary, path):
+        calls.append(path)
+        if len(calls) == crash_at + 1:
+            assert os.path.basename(path) == name  # the write point this test is about
+            raise _Crash(path)
+        commit(temporary, path)
 
-        monkeypatch.setattr(nmt.runs, "_commit", crashing)
-        with pytest.raises(_Crash):
-            train(config, out, verbose=0)
-        monkeypatch.setattr(nmt.runs, "_commit", commit)
-        train(config, out, verbose=0)  # the same command again
-        with open(os.path.join(out, "history.csv")) as f:
-            epochs = [row["epoch"] for row in csv.DictReader(f)]
-        assert epochs == ["0", "1"], (crash_at, name, epochs)
-        state = nmt.runs.read_state(out)
-        assert state["completed"] and state["epochs_run"] == 2, (crash_at, name)
-        assert not os.path.exists(os.path.join(out, "backup")), (crash_at, name)
-        assert not [f for f in os.listdir(out) if ".tmp-" in f], (crash_at, name)
-        assert len(Translator.load(out).translate(["red cat"])) == 1
+    monkeypatch.setattr(nmt.runs, "_commit", crashing)
+    with pytest.raises(_Crash):
+        train(config, out, verbose=0)
+    monkeypatch.setattr(nmt.runs, "_commit", commit)
+    train(config, out, verbose=0)  # the same command again
+    with open(os.path.join(out, "history.csv")) as f:
+        epochs = [row["epoch"] for row in csv.DictReader(f)]
+    assert epochs == ["0", "1"], (crash_at, name, epochs)
+    state = nmt.runs.read_state(out)
+    assert state["completed"] and state["epochs_run"] == 2, (crash_at, name)
+    assert not os.path.exists(os.path.join(out, "backup")), (crash_at, name)
+    assert not [f for f in os.listdir(out) if ".tmp-" in f], (crash_at, name)
+    assert len(Translator.load(out).translate(["red cat"])) == 1
 
 
 def test_a_nan_loss_keeps_the_last_good_epoch_and_says_so(synthetic_corpus, tmp_path,
