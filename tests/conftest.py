@@ -13,7 +13,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# The suite's time budget (make test): `make test` on the 2-core machine, and CI's limit.
+# The suite's time budget: `make test` on the 2-core machine, and CI's limit.
 BUDGET_MINUTES, CI_LIMIT_MINUTES = 15, 90
 
 
@@ -45,7 +45,7 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_line(
         f"test-time budget: {seconds / 60:.1f} min wall ({seconds:.0f} s) = "
         f"{100 * seconds / (CI_LIMIT_MINUTES * 60):.0f}% of CI's {CI_LIMIT_MINUTES}-minute limit; "
-        f"make test's budget is {BUDGET_MINUTES} min on 2 cores (make test)")
+        f"make test's budget is {BUDGET_MINUTES} min on 2 cores")
 
 
 def find_corpus():
