@@ -1,6 +1,7 @@
 """models/decoding.py: the decode loop (greedy with the cache equals the full recompute, stopping
 and padding, sampling with top-k / top-p, beam search)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -117,6 +118,10 @@ def test_top_k_and_top_p_sample_only_from_the_best_tokens():
 def test_beam_search_can_return_every_beam_best_first_with_its_score():
     from models.decoding import beam_search
 
+    # Seeded: with weights that depend on which tests ran before (pytest-xdist orders them per
+    # worker), the untrained model can choose padding in too many hypotheses to check enough; with
+    # this seed it chooses it in none of the 12 here.
+    keras.utils.set_random_seed(4)
     config = resolve_config("transformer", "tiny", vocab_size=8)
     model = build_model(config)
     steps = Translator(config, model, None, None).steps
