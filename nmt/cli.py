@@ -9,6 +9,8 @@ examples:
   nmt compare --runs runs/small-rnn runs/small --out reports/compare
   nmt compare --train --preset small --budget-minutes 20 --out reports/compare
   nmt export --run runs/small --out exported/small
+  nmt export --run runs/small --format ctranslate2 --quantization int8 --out exported/small-ct2
+  nmt translate --run exported/small-ct2 "Where is the station?"   # CTranslate2 decodes
   nmt serve --run runs/small-rnn --run runs/small    # explore in the browser: 127.0.0.1:7860
 
 Errors in arguments, the corpus or a run folder are one line on stderr and exit code 2; anything
@@ -53,11 +55,13 @@ _quiet_tensorflow()
 from data.corpus import SPLIT_MODES, group_references, load_corpus, split_corpus
 from data.errors import NmtError
 from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
+from nmt.ctranslate2 import QUANTIZATIONS, export_ctranslate2, is_export, load_translator
 from nmt.config import (PRESET_CHOICES, Decoding, add_config_arguments, config_from_arguments,
                         decoding_from_arguments, presets_table)
-from nmt.evaluation import evaluate_translator, held_out_pairs, write_scored_texts
+from nmt.evaluation import (evaluate_translator, held_out_pairs, training_summary,
+                            write_scored_texts)
 from nmt.export import SIGNATURES, export_versioned
-from nmt.hardware import use_logical_cpus
+from nmt.hardware import cpu_description, use_logical_cpus
 from nmt.plotting import plot_attention
 from nmt.inputs import read_lines, typed_lines
 from nmt.runs import write_text
@@ -134,7 +138,9 @@ def build_parser():
 
     translate = command("translate", "translate sentences with a trained run (typed one at a "
                         "time when standard input is a terminal)")
-    translate.add_argument("--run", required=True, help="run folder")
+    translate.add_argument("--run", required=True,
+                           help="run folder, or a CTranslate2 export (nmt export --format "
+                           "ctranslate2), which CTranslate2 decodes")
     translate.add_argument("sentences", nargs="*",
                            help="sentences (default: --input, else standard input: piped lines, "
                            "or at a terminal a prompt that translates each line typed; Ctrl-D "
@@ -192,21 +198,35 @@ def build_parser():
     compare.add_argument("--limit", type=int, default=0, help="score only the first N test sources")
     compare.add_argument("--num-beams", type=int, default=4, help="beams for the beam-search scores")
 
-    export = command("export", "write a TensorFlow SavedModel for TensorFlow Serving: strings "
-                     "-> strings, greedy (signature translate) and beam (translate_beam)")
+    export = command("export", "write a TensorFlow SavedModel for TensorFlow Serving (strings "
+                     "-> strings, greedy (signature translate) and beam (translate_beam)), or "
+                     "a CTranslate2 model of a Transformer run (--format ctranslate2) that nmt "
+                     "translate and nmt serve load")
     export.add_argument("--run", required=True, help="run folder")
     export.add_argument("--out", required=True,
-                        help="model folder: the SavedModel goes to OUT/1 (or the next free "
-                        "version, OUT/2, ...), the layout TensorFlow Serving watches")
-    export.add_argument("--decode", choices=("greedy", "beam"), default="greedy",
-                        help="which of the two signatures is also serving_default")
-    export.add_argument("--num-beams", type=int, default=4, help="beams of translate_beam")
-    export.add_argument("--alpha", type=float, default=0.6,
-                        help="GNMT length penalty of translate_beam (0 = none)")
+                        help="savedmodel: model folder, the SavedModel goes to OUT/1 (or the next "
+                        "free version, OUT/2, ...), the layout TensorFlow Serving watches | "
+                        "ctranslate2: the new (or empty) folder of the CTranslate2 model")
+    export.add_argument("--format", choices=("savedmodel", "ctranslate2"), default="savedmodel",
+                        help="savedmodel: TensorFlow SavedModel | ctranslate2: a CTranslate2 "
+                        "model (Transformer runs; docs/ctranslate2.md)")
+    export.add_argument("--quantization", choices=QUANTIZATIONS,
+                        help="with --format ctranslate2: the weights' type (int8: 8-bit matrix "
+                        "products, about 4x smaller; default: float32, the same numbers as "
+                        "the run)")
+    export.add_argument("--decode", choices=("greedy", "beam"),
+                        help="with --format savedmodel: which of the two signatures is also "
+                        "serving_default (default: greedy)")
+    export.add_argument("--num-beams", type=int,
+                        help="with --format savedmodel: beams of translate_beam (default: 4)")
+    export.add_argument("--alpha", type=float,
+                        help="with --format savedmodel: GNMT length penalty of translate_beam "
+                        "(0 = none; default: 0.6)")
 
     serve = command("serve", "a translation and attention explorer in the browser")
     serve.add_argument("--run", required=True, action="append", dest="runs", metavar="RUN",
-                       help="run folder; give --run twice to compare two runs side by side")
+                       help="run folder or CTranslate2 export; give --run twice to compare two "
+                       "runs side by side")
     serve.add_argument("--host", default=DEFAULT_HOST,
                        help="address to listen on (0.0.0.0: every network, no login)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
@@ -269,7 +289,9 @@ def cmd_translate(args):
             not os.path.isdir(args.plot_attention):
         raise CommandError(f"--plot-attention {args.plot_attention}: is a file; give a folder")
     sentences = _read_inputs(args)
-    translator = Translator.load(args.run)
+    translator = load_translator(args.run)
+    if args.plot_attention and getattr(translator, "attention_note", None):
+        raise CommandError(f"--plot-attention: {args.run}: {translator.attention_note}")
     translator.check_decoding(decoding)
     if sentences is None:
         _translate_typed_lines(args, translator, decoding)
@@ -348,6 +370,10 @@ def cmd_evaluate(args):
         raise CommandError(f"--limit {args.limit} must be >= 0")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         raise CommandError(f"--json {args.json}: its folder does not exist")
+    if is_export(args.run):
+        raise CommandError(f"--run {args.run}: a CTranslate2 export; evaluate the run folder it "
+                           "was exported from (masked accuracy needs the Keras model), or score "
+                           "nmt translate's output")
     translator = Translator.load(args.run)
     config = translator.config
     if args.corpus:
@@ -363,6 +389,8 @@ def cmd_evaluate(args):
     report["run"] = args.run
     report["split"] = args.split_name
     report["corpus_split_is_the_runs"] = same_split
+    report["training"] = training_summary(args.run, config)
+    report["cpu"] = cpu_description()  # where decode sentences/s was measured
     rows = [("masked accuracy", f"{report['masked_accuracy']:.4f}"), ("loss", f"{report['loss']:.4f}"),
             ("BLEU", f"{report['bleu']:.2f}"), ("chrF", f"{report['chrf']:.2f}"),
             ("BLEU as-is (13a)", f"{report['bleu_as_is']:.2f}"),
@@ -370,6 +398,13 @@ def cmd_evaluate(args):
             ("sources / references", f"{report['sources']:,} / {report['references']:,}"),
             ("decode sentences/s", f"{report['decode_sentences_per_s']:.1f}")]
     print(f"{args.run} on {args.split_name} ({report['decode']}, {report['normalisation']}):")
+    trained = report["training"]
+    if trained:
+        budget = (f", budget {trained['budget_minutes']:g} min" if trained["budget_minutes"]
+                  else "")
+        print(f"  trained {trained['epochs']:g} epochs ({trained['steps']:,} steps) in "
+              f"{trained['train_minutes']:.1f} min of training{budget}")
+    print(f"  evaluated on {report['cpu']}")
     for name, value in rows:
         print(f"  {name:22s} {value}")
     print("  BLEU by source length (words):")
@@ -415,6 +450,15 @@ def cmd_compare(args):
 
 
 def cmd_export(args):
+    if args.format == "ctranslate2":
+        _export_ctranslate2(args)
+        return
+    if args.quantization:
+        raise CommandError(f"--quantization {args.quantization} is for --format ctranslate2 (a "
+                           "SavedModel keeps the run's weights)")
+    args.decode = args.decode or "greedy"
+    args.num_beams = 4 if args.num_beams is None else args.num_beams
+    args.alpha = 0.6 if args.alpha is None else args.alpha
     if args.num_beams < 1:
         raise CommandError(f"--num-beams {args.num_beams} must be >= 1")
     if args.alpha < 0:
@@ -428,6 +472,21 @@ def cmd_export(args):
           f"{SIGNATURES[args.decode]}; input 'english', output 'spanish' (strings).\n"
           f"In Python: tf.saved_model.load({path!r}).translate(tf.constant([...]))['spanish'] "
           "(import tensorflow_text first for a WordPiece run)")
+
+
+def _export_ctranslate2(args):
+    given = [flag for flag, value in (("--decode", args.decode), ("--num-beams", args.num_beams),
+                                      ("--alpha", args.alpha)) if value is not None]
+    if given:
+        raise CommandError(f"{given[0]} is for --format savedmodel; a CTranslate2 export takes "
+                           "the decoding options of nmt translate when it translates")
+    quantization = args.quantization or "float32"
+    translator = Translator.load(args.run)
+    path = export_ctranslate2(translator, args.out, quantization=quantization, run=args.run)
+    print(f"CTranslate2 model ({quantization}) written to {path}: nmt translate --run {path} "
+          f"... and nmt serve --run {path} decode with it; in Python, "
+          f"nmt.ctranslate2.load_translator({path!r}).translate([...]), or "
+          f"ctranslate2.Translator({path!r}) with this project's tokenizers in {path}/run")
 
 
 def cmd_serve(args):

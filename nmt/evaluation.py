@@ -21,7 +21,7 @@ from data.corpus import group_references
 from data.pipeline import make_dataset
 from data.vectorize import normalize_like_book
 from nmt.scoring import book_normalised, corpus_scores, scores_by_length
-from nmt.runs import RunError, read_state, write_text
+from nmt.runs import RunError, read_history, read_state, write_text
 from nmt.training import compile_model, prepare_splits, splits_sha256
 
 
@@ -49,6 +49,35 @@ def held_out_pairs(run, config, split_name="test", any_corpus=False, verbose=Tru
                        "its held-out sentences may have been trained on; use the run's corpus, "
                        "or --any-corpus to score anyway")
     return getattr(splits, split_name), same_split
+
+
+def training_summary(run, config):
+    """How much training the run folder `run` got: {"epochs": whole and partial epochs (an epoch
+    a time budget cut short counts its share of batches), "steps", "train_minutes",
+    "budget_minutes"} from its history.csv and train_state.json; None for a run without them.
+
+    Example (the counts of a run of 2 full epochs of 20 batches and one of 5):
+    >>> import tempfile
+    >>> from nmt.config import resolve_config
+    >>> from nmt.runs import write_history, write_state
+    >>> folder = tempfile.mkdtemp()
+    >>> write_history(folder, [{"epoch": 0, "epoch_steps": 20}, {"epoch": 1, "epoch_steps": 20},
+    ...                        {"epoch": 2, "epoch_steps": 5}])
+    >>> write_state(folder, completed=True, train_seconds=90.0, batches_per_epoch=20)
+    >>> training_summary(folder, resolve_config("transformer", "tiny", budget_minutes=2))
+    {'epochs': 2.25, 'steps': 45, 'train_minutes': 1.5, 'budget_minutes': 2.0}
+    """
+    state, rows = read_state(run) or {}, read_history(run)
+    per_epoch = state.get("batches_per_epoch")
+    if not rows or "train_seconds" not in state:
+        return None
+    steps = [row.get("epoch_steps") for row in rows]
+    epochs = float(len(rows))
+    if per_epoch and None not in steps:
+        epochs = sum(min(1.0, count / per_epoch) for count in steps)
+    return {"epochs": round(epochs, 2), "steps": int(sum(count or 0 for count in steps)),
+            "train_minutes": round(state["train_seconds"] / 60, 2),
+            "budget_minutes": float(config.budget_minutes)}
 
 
 def masked_accuracy(translator, pairs, batch_size=256):

@@ -310,14 +310,43 @@ def resolve_jit_compile(jit_compile, strategy="default"):
     return jit_compile == "on"
 
 
-def cpu_has_bfloat16():
-    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16 flags)."""
+# The CPU flags that decide the speed of training and decoding here (matrix products).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def _cpuinfo():
     try:
         with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
+            return f.read()
     except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+        return ""
+
+
+def cpu_has_bfloat16():
+    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16 flags)."""
+    return bool(set(_cpuinfo().split()) & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_description(cpuinfo=None):
+    """This CPU in one line: its model name, logical cores and which of `SPEED_FLAGS` it has
+    (`cpuinfo`: the text of /proc/cpuinfo, read when None).
+
+    >>> cpu_description("model name : Example CPU\\nflags : fpu avx2 fma\\n")
+    'Example CPU, 1 logical cores, avx2 (no avx512f, avx512_vnni, avx512_bf16, amx_bf16)'
+    """
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    lines = [line.split(":", 1) for line in text.splitlines() if ":" in line]
+    name = next((value.strip() for key, value in lines if key.strip() == "model name"),
+                "unknown CPU")
+    flags = set(next((value.split() for key, value in lines if key.strip() == "flags"), []))
+    cores = sum(key.strip() == "processor" for key, _ in lines) or (
+        1 if cpuinfo is not None else os.cpu_count())
+    have = [flag for flag in SPEED_FLAGS if flag in flags]
+    lack = [flag for flag in SPEED_FLAGS if flag not in flags]
+    if not have:
+        return f"{name}, {cores} logical cores, none of {', '.join(SPEED_FLAGS)}"
+    return f"{name}, {cores} logical cores, {', '.join(have)}" + (
+        f" (no {', '.join(lack)})" if lack else "")
 
 
 @contextlib.contextmanager

@@ -13,7 +13,10 @@ on uvicorn, bound to 127.0.0.1 unless told otherwise:
   tokens at one output position of a translation, with their probabilities at that temperature
   (one teacher-forced pass of the model over the translation).
 
-Each run is loaded once (`Translator.load`); decoding is the project's batched, cached decoder.
+Each run is loaded once (`nmt.ctranslate2.load_translator`); decoding is the project's batched,
+cached decoder, or CTranslate2's for a CTranslate2 export (`nmt export --format ctranslate2`),
+which has no attention to show (the page says so) but the same translations, n-best lists and
+next-token distributions.
 Requests are answered one model call at a time (a lock), so concurrent requests queue. A bad
 request gets HTTP 400 and `{"error": "one line saying what to change"}`; a failure inside the
 model gets HTTP 500 and `{"error": ...}`, is logged on stderr, and the server keeps serving.
@@ -23,7 +26,7 @@ endpoints' requests, over an untrained translator built from tiny vocabularies:
 
 Example:
 >>> from nmt.config import resolve_config
->>> from nmt.translator import make_tokenizers
+>>> from nmt.translator import Translator, make_tokenizers
 >>> pairs = [("I love AI.", "Me encanta la IA."), ("Go.", "Ve.")]
 >>> config = resolve_config("transformer", "tiny", vocab_size=40, sequence_length=8)
 >>> explorer = Explorer([("tiny", Translator.create(config, *make_tokenizers(config, pairs)))])
@@ -53,7 +56,7 @@ import tensorflow as tf
 from data.errors import NmtError
 from models.registry import MODELS
 from nmt.config import ConfigError, Decoding
-from nmt.translator import Translator
+from nmt.ctranslate2 import load_translator
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "serve.html")
 DEFAULT_HOST = "127.0.0.1"
@@ -143,7 +146,7 @@ class Explorer:
         names = [os.path.basename(os.path.normpath(folder)) for folder in folders]
         if len(set(names)) < len(names):  # two runs/x folders: show the paths
             names = [os.path.normpath(folder) for folder in folders]
-        explorer = cls([(name, Translator.load(folder)) for name, folder in zip(names, folders)],
+        explorer = cls([(name, load_translator(folder)) for name, folder in zip(names, folders)],
                        max_chars=max_chars)
         if warm_up:
             answer = explorer.translate({"text": "Hello."})
@@ -160,7 +163,8 @@ class Explorer:
         for name, translator in self.runs:
             config = translator.config
             shape = self._attention_shape(translator)
-            runs.append({"name": name, "model": config.model, "tokenizer": config.tokenizer,
+            runs.append({"name": name, "model": _model_name(translator),
+                         "tokenizer": config.tokenizer,
                          "sequence_length": config.sequence_length,
                          "attention": None if shape is None else
                          {"layers": shape[0], "heads": shape[1]}})
@@ -210,7 +214,8 @@ class Explorer:
 
     def _translate_one(self, name, translator, text, decoding):
         config = translator.config
-        answer = {"name": name, "model": config.model, "warning": None, "nbest": None}
+        answer = {"name": name, "model": _model_name(translator), "warning": None,
+                  "nbest": None}
         source_ids = translator.source_tokenizer.encode([text])
         if not source_ids.any():
             raise ServeError("the input has no words (only punctuation?); type a sentence")
@@ -232,7 +237,8 @@ class Explorer:
                       tokens=translator.target_tokenizer.tokens(ids[1:]))
         found = translator.attention(text, np.asarray(ids), all_layers=True, compiled=True)
         if found is None:
-            answer["attention"], answer["attention_note"] = None, NO_ATTENTION
+            answer["attention"] = None
+            answer["attention_note"] = getattr(translator, "attention_note", None) or NO_ATTENTION
         else:
             weights, source_tokens, target_tokens = found
             answer["attention"] = {"layers": int(weights.shape[0]), "heads": int(weights.shape[1]),
@@ -275,9 +281,8 @@ class Explorer:
         source_ids = translator.source_tokenizer.encode([text])
         width = max(1, int((source_ids != 0).sum()))
         with self.lock:
-            logits = self._logits(translator, source_ids[:, :width],
-                                  np.asarray([ids[: position + 1]], "int64"))
-        logits = logits[0, position].astype("float64") / temperature
+            logits = self._next_logits(translator, source_ids[:, :width], ids[: position + 1])
+        logits = logits.astype("float64") / temperature
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
         best = np.argsort(-probabilities, kind="stable")[:TOP_TOKENS]
@@ -304,15 +309,30 @@ class Explorer:
             self._forward[key] = forward
         return self._forward[key](tf.constant(source_ids), tf.constant(target_ids)).numpy()
 
+    def _next_logits(self, translator, source_ids, target_ids):
+        """(vocab,) logits of the token after `target_ids` (a list from [start]): the last
+        position of the teacher-forced pass, or CTranslate2's step after them for an export."""
+        if hasattr(translator, "next_logits"):
+            return translator.next_logits(source_ids, target_ids)
+        return self._logits(translator, source_ids, np.asarray([target_ids], "int64"))[0, -1]
+
     @staticmethod
     def _attention_shape(translator):
         """(layers, heads) of the model's cross-attention, or None without attention."""
         config = translator.config
-        if not MODELS[config.model].has_attention:
+        if not MODELS[config.model].has_attention or getattr(translator, "attention_note", None):
             return None
         if config.model == "transformer":
             return config.num_layers, config.num_heads
         return 1, 1  # Luong attention: one score per source word
+
+
+def _model_name(translator):
+    """The model's name on the page: "transformer", or "transformer, CTranslate2 int8" for an
+    export."""
+    quantization = getattr(translator, "quantization", None)
+    model = translator.config.model
+    return f"{model}, CTranslate2 {quantization}" if quantization else model
 
 
 def _flag_in(message):

@@ -47,6 +47,11 @@ from nmt.runs import (CONFIG_FILE, MODEL_FILE, SOURCE_VOCAB_FILE, TARGET_VOCAB_F
                       check_run_files, load_config, save_config, write_file)
 
 
+# The mark of a CTranslate2 export (`nmt export --format ctranslate2`): `nmt.ctranslate2` loads
+# those folders; `Translator.load` names it.
+CTRANSLATE2_MARK = ".nmt-ctranslate2"
+
+
 def build_model(config, source_vocab_size=None, target_vocab_size=None):
     """The Keras model for `config.model` (logits for the next Spanish token).
 
@@ -157,8 +162,12 @@ class Translator:
         """The translator saved in a run folder.
 
         The model is rebuilt from `config.json` by its builder (so it holds its parts), in the
-        precision it was trained in, and the weights of `model.keras` are loaded into it.
+        precision it was trained in, and the weights of `model.keras` are loaded into it. A
+        CTranslate2 export is loaded by `nmt.ctranslate2.load_translator`, which loads both.
         """
+        if os.path.isfile(os.path.join(folder, CTRANSLATE2_MARK)):
+            raise RunError(f"{folder}: a CTranslate2 export, not a run folder; load it with "
+                           f"nmt.ctranslate2.load_translator({folder!r})")
         check_run_files(folder)
         config = load_config(folder)
         source, target = read_tokenizers(config, folder)
@@ -186,6 +195,12 @@ class Translator:
 
     # Decoding.
 
+    # XLA-compile the decoders (opt-in: `translator.jit_compile = True`). On CPU it fuses the
+    # many small ops of each decoding step (benchmarks/ctranslate2_speed.py measures it), but
+    # compiles once per source width (rounded up to a multiple of 8 here) and batch size, a few
+    # seconds each, and its float rounding differs from the graph's, so it is off by default.
+    jit_compile = False
+
     # Compiled decoders kept at most (one per max_length and set of options; the oldest goes),
     # so a server asked for ever new temperatures does not keep every trace.
     MAX_COMPILED = 16
@@ -194,13 +209,14 @@ class Translator:
         """A compiled encode + decode for one set of decoding options (traced once, reused).
 
         The strategy "nbest" is beam search returning every beam and its score, best first."""
-        key = (max_length, tuple(sorted(options.items())))
+        key = (max_length, self.jit_compile, tuple(sorted(options.items())))
         if key not in self._compiled:
             steps = self.steps
             start_id, end_id = self.target_tokenizer.start_id, self.target_tokenizer.end_id
 
             @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64),
-                                          tf.TensorSpec([], tf.int64)])
+                                          tf.TensorSpec([], tf.int64)],
+                         jit_compile=self.jit_compile)
             def run(source, seed):
                 state = steps.encode(source)
                 cache = steps.init_cache(state, max_length)
@@ -247,16 +263,26 @@ class Translator:
         elif decode == "beam":
             options.update(num_beams=int(num_beams), alpha=float(alpha))
         run = self._decode_function(max_length, options)
-        source_ids = _trim(source_ids)
-        return run(tf.constant(source_ids), tf.constant(seed, tf.int64)).numpy()
+        return run(tf.constant(self._batch_ids(source_ids)), tf.constant(seed, tf.int64)).numpy()
 
     def _beams(self, source_ids, num_beams, alpha, max_length):
         """Every beam of a beam search, best first: tokens (batch, num_beams, max_length + 1)
         and scores (batch, num_beams) (log-probability / GNMT length penalty)."""
         run = self._decode_function(max_length, {"strategy": "nbest", "num_beams": int(num_beams),
                                                  "alpha": float(alpha)})
-        tokens, scores = run(tf.constant(_trim(source_ids)), tf.constant(0, tf.int64))
+        tokens, scores = run(tf.constant(self._batch_ids(source_ids)), tf.constant(0, tf.int64))
         return tokens.numpy(), scores.numpy()
+
+    def _batch_ids(self, source_ids):
+        """The source ids a decoder gets: without the all-padding columns (`_trim`); with
+        `jit_compile`, padded back to a multiple of 8 columns, so that XLA compiles a few widths
+        only (padding never changes an output)."""
+        source_ids = _trim(source_ids)
+        if not self.jit_compile:
+            return source_ids
+        width = min(-(-source_ids.shape[1] // 8) * 8, max(self.config.sequence_length,
+                                                          source_ids.shape[1]))
+        return np.pad(source_ids, [(0, 0), (0, width - source_ids.shape[1])])
 
     def token_log_probs(self, source_ids, target_ids):
         """The sum of the log-probabilities the model gives each row's tokens after `[start]`,
@@ -327,8 +353,6 @@ class Translator:
         """
         self.check_decoding(decoding)
         max_length = decoding.max_length or self.config.sequence_length
-        options = {name: value for name, value in decoding.options().items()
-                   if name not in ("nbest", "max_length")}
         sentences = list(sentences)
         found = [[] if decoding.nbest else [Hypothesis("", None, None)] for _ in sentences]
         work = [i for i, s in enumerate(sentences) if s.strip()]
@@ -341,32 +365,39 @@ class Translator:
         if not work:
             return found
         bar = _ProgressBar(len(work)) if progress else None
-        beams = decoding.decode == "beam" and (scores or decoding.nbest)
         order = np.argsort((source_ids != 0).sum(axis=1), kind="stable")
         for begin in range(0, len(order), decoding.batch_size):
             chunk = order[begin : begin + decoding.batch_size]
-            if beams:
-                tokens, beam_scores = self._beams(source_ids[chunk], decoding.num_beams,
-                                                  decoding.alpha, max_length)
-                keep = decoding.nbest or 1
-                for j, rows, row_scores in zip(chunk, tokens, beam_scores):
-                    texts = self.target_tokenizer.decode(rows[:keep])
-                    # A beam that never got a real token (a vocabulary smaller than num_beams)
-                    # is left out.
-                    found[work[j]] = [Hypothesis(text, float(score), row) for text, score, row
-                                      in zip(texts, row_scores[:keep], rows[:keep]) if score > -1e8]
-            else:
-                ids = self.translate_ids(source_ids[chunk], seed=decoding.seed + begin,
-                                         max_length=max_length, **options)
-                texts = self.target_tokenizer.decode(ids)
-                sums = (self.token_log_probs(source_ids[chunk], ids) if scores
-                        else [None] * len(ids))
-                for j, text, score, row in zip(chunk, texts, sums, ids):
-                    found[work[j]] = [Hypothesis(text, None if score is None else float(score),
-                                                 row)]
+            found_here = self._chunk_hypotheses(source_ids[chunk], decoding, max_length, scores,
+                                                seed=decoding.seed + begin)
+            for j, hypotheses in zip(chunk, found_here):
+                found[work[j]] = hypotheses
             if bar is not None:
                 bar.add(len(chunk))
         return found
+
+    def _chunk_hypotheses(self, source_ids, decoding, max_length, scores, seed):
+        """One batch of `hypotheses`: (batch, src_len) ids -> per row, a list of `Hypothesis`,
+        best first (an export's translator decodes its own way here)."""
+        found = []
+        if decoding.decode == "beam" and (scores or decoding.nbest):
+            tokens, beam_scores = self._beams(source_ids, decoding.num_beams, decoding.alpha,
+                                              max_length)
+            keep = decoding.nbest or 1
+            for rows, row_scores in zip(tokens, beam_scores):
+                texts = self.target_tokenizer.decode(rows[:keep])
+                # A beam that never got a real token (a vocabulary smaller than num_beams) is
+                # left out.
+                found.append([Hypothesis(text, float(score), row) for text, score, row
+                              in zip(texts, row_scores[:keep], rows[:keep]) if score > -1e8])
+            return found
+        options = {name: value for name, value in decoding.options().items()
+                   if name not in ("nbest", "max_length")}
+        ids = self.translate_ids(source_ids, seed=seed, max_length=max_length, **options)
+        texts = self.target_tokenizer.decode(ids)
+        sums = self.token_log_probs(source_ids, ids) if scores else [None] * len(ids)
+        return [[Hypothesis(text, None if score is None else float(score), row)]
+                for text, score, row in zip(texts, sums, ids)]
 
     def translate_nbest(self, sentence, num_beams=4, alpha=0.6, max_length=None):
         """Every beam of a beam search for one sentence, best first: a list of
