@@ -145,12 +145,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         folder: str. The run folder.
         rows: list of dicts. The history so far (from the backup when resuming); extended here.
+        config: dict or None. The run's config, kept in the backup (the copy that replaces a
+            damaged config.json).
     """
 
-    def __init__(self, folder, rows):
+    def __init__(self, folder, rows, config=None):
         super().__init__()
         self.folder = folder
         self.rows = rows
+        self.config = config
         self.nan_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -160,5 +163,5 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.rows.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
-        save_backup(self.folder, self.model, epoch + 1, self.rows)
+        save_backup(self.folder, self.model, epoch + 1, self.rows, self.config)
         write_history(self.folder, self.rows)

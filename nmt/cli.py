@@ -9,8 +9,8 @@ examples:
   nmt compare --runs runs/small-rnn runs/small --out reports/compare
   nmt compare --train --preset small --budget-minutes 20 --out reports/compare
   nmt export --run runs/small --out exported/small
-  nmt export --run runs/small --format ctranslate2 --quantization int8 --out exported/small-ct2
-  nmt translate --run exported/small-ct2 "Where is the station?"   # CTranslate2 decodes
+  nmt export --run runs/small --format ctranslate2 --quantization int8 --out exported/small-ct2-int8
+  nmt translate --run exported/small-ct2-int8 "Where is the station?"   # CTranslate2 decodes
   nmt serve --run runs/small-rnn --run runs/small    # explore in the browser: 127.0.0.1:7860
 
 Errors in arguments, the corpus or a run folder are one line on stderr and exit code 2; anything

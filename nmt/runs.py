@@ -12,6 +12,12 @@ complete, and is removed only after the final model and the completed state are 
 folder marked as a run (or a run folder of an earlier version, which holds nothing but run
 files) is ever emptied by `--overwrite`.
 
+Damage (a full disk, a cut copy, a filesystem that lost unsynced data) is found, not trusted:
+the backup records the size and sha256 of every weights file it names, and keeps the previous
+epoch's weights beside the latest; `load_backup` and `load_final` skip a damaged file (saying
+which and why, `file_damage`) and fall back to the newest whole one; `read_history_checked` and
+`read_state_checked` say what is wrong with a damaged history or state instead of raising.
+
 Example:
 >>> import tempfile
 >>> folder = tempfile.mkdtemp()
@@ -23,10 +29,12 @@ Example:
 import contextlib
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import os
 import shutil
+import zipfile
 
 from data.errors import NmtError
 from nmt.config import Config, ConfigError
@@ -227,6 +235,27 @@ def read_state(folder):
                        "the run again with --overwrite") from None
 
 
+def _read_json(path):
+    """(value, None) for a whole JSON file, or (None, what is wrong with it)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f), None
+    except ValueError as error:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        return None, f"not valid JSON: {error}"
+
+
+def read_state_checked(folder):
+    """(train_state.json as a dict, None), ({}, None) when there is none, or ({}, what is
+    wrong with it) when it is damaged."""
+    path = os.path.join(folder, STATE_FILE)
+    if not os.path.isfile(path):
+        return {}, None
+    state, why = _read_json(path)
+    if why is None and not isinstance(state, dict):
+        state, why = None, "not a JSON object"
+    return (state, None) if why is None else ({}, why)
+
+
 def write_state(folder, **values):
     write_text(os.path.join(folder, STATE_FILE), json.dumps(values, indent=2))
 
@@ -252,58 +281,228 @@ def read_history(folder):
                 for row in csv.DictReader(f)]
 
 
+def read_history_checked(folder):
+    """(rows, None) for a whole history.csv ([] when there is none), or (None, what is wrong).
+
+    Rows are {name: float} with an int "epoch"; a whole file ends its last line, has as many
+    fields on each line as in its header, numbers only, and the epochs 0, 1, 2... in order.
+    """
+    path = os.path.join(folder, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return [], None
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as error:
+        return None, f"not UTF-8 text: {error}"
+    if not text.endswith("\n"):
+        return None, "cut short: its last line is not whole"
+    header, *lines = list(csv.reader(io.StringIO(text)))
+    if header[:1] != ["epoch"]:
+        return None, "its first line is not the header (epoch, ...)"
+    rows = []
+    for number, fields in enumerate(lines, start=2):
+        if len(fields) != len(header):
+            return None, f"line {number} has {len(fields)} fields, the header {len(header)}"
+        try:
+            row = {name: float(value) for name, value in zip(header, fields) if value != ""}
+        except ValueError:
+            return None, f"line {number} holds a value that is not a number"
+        if row.get("epoch") != len(rows):
+            return None, f"line {number} is not epoch {len(rows)}"
+        rows.append(dict(row, epoch=len(rows)))
+    return rows, None
+
+
+# Whether a file is the whole file that was written.
+
+
+def file_sha256(path):
+    """The sha256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_fingerprint(path):
+    """{"bytes", "sha256"} of a file, recorded when it is written to check it when it is read."""
+    return {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
+
+
+def text_fingerprint(text):
+    """`file_fingerprint` of the UTF-8 file that holds `text`, without writing it."""
+    data = text.encode("utf-8")
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def file_damage(path, recorded=None):
+    """What is wrong with the file at `path`, or None when it is whole.
+
+    With `recorded` (its `file_fingerprint` when it was written), any difference is damage;
+    without, an HDF5 weights file or a .keras (zip) file is opened and read through to check it.
+    """
+    if not os.path.isfile(path):
+        return "missing"
+    size = os.path.getsize(path)
+    if recorded:
+        if size < recorded["bytes"]:
+            return f"truncated: {size:,} of its {recorded['bytes']:,} bytes are left"
+        if size != recorded["bytes"] or file_sha256(path) != recorded["sha256"]:
+            return "corrupt: its bytes differ from those written (sha256)"
+        return None
+    if path.endswith(".h5"):
+        import h5py  # Keras' own dependency, imported only to check a file
+
+        try:
+            with h5py.File(path, "r"):
+                return None
+        except OSError as error:
+            return f"not a whole HDF5 file: {str(error).split(' (')[0]}"
+    if path.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            return None if bad is None else f"corrupt: its member {bad} fails its CRC check"
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            return f"not a whole .keras (zip) file: {error}"
+    return None
+
+
 # The per-epoch backup: backup/epoch-NNNN.weights.h5 (the training model's weights and optimizer
-# state) and backup/state.json naming it, with the history so far. A final.weights.h5 and
-# final.json hold the weights chosen at the end (averaged, best), before model.keras is written.
+# state) and backup/state.json naming it, with its size and sha256, the history so far and the
+# run's config; "previous" names the previous epoch's weights, kept beside them (the fallback
+# when the latest are damaged). A final.weights.h5 and final.json hold the weights chosen at the
+# end (averaged, best), before model.keras is written.
 
 BACKUP_STATE = "state.json"
 FINAL_WEIGHTS = "final.weights.h5"
 FINAL_STATE = "final.json"
+_EPOCH_WEIGHTS = "epoch-{:04d}.weights.h5"
 
 
-def save_backup(folder, model, epoch, rows):
-    """Back up `model` (weights and optimizer) after `epoch` epochs, with the history `rows`."""
+def _read_backup_state(path):
+    """(backup state, None), (None, None) when there is none, or (None, what is wrong)."""
+    if not os.path.isfile(path):
+        return None, None
+    state, why = _read_json(path)
+    if why is None and not (isinstance(state, dict) and isinstance(state.get("epoch"), int)
+                            and isinstance(state.get("weights"), str)
+                            and isinstance(state.get("history"), list)):
+        state, why = None, "not a backup state: epoch, weights or history missing"
+    return state, why
+
+
+def save_backup(folder, model, epoch, rows, config=None):
+    """Back up `model` (weights and optimizer) after `epoch` epochs, with the history `rows` and
+    the run's `config` (a dict: the copy that replaces a damaged config.json).
+
+    The previous backup's weights stay beside the new ones (named in "previous"); older ones go.
+    """
     backup = os.path.join(folder, BACKUP_DIR)
     os.makedirs(backup, exist_ok=True)
-    name = f"epoch-{epoch:04d}.weights.h5"
-    write_file(os.path.join(backup, name), lambda path: model.save_weights(path))
-    write_text(os.path.join(backup, BACKUP_STATE),
-               json.dumps({"epoch": epoch, "weights": name, "history": rows}, indent=1))
-    for entry in os.listdir(backup):  # the previous epoch's weights, now replaced
-        if entry.startswith("epoch-") and entry != name:
+    path = os.path.join(backup, BACKUP_STATE)
+    previous, _ = _read_backup_state(path)
+    name = _EPOCH_WEIGHTS.format(epoch)
+    write_file(os.path.join(backup, name), lambda temporary: model.save_weights(temporary))
+    state = {"epoch": epoch, "weights": name,
+             **file_fingerprint(os.path.join(backup, name)), "history": rows, "config": config,
+             "previous": None}
+    if previous and previous["epoch"] < epoch:
+        state["previous"] = {k: previous.get(k) for k in ("epoch", "weights", "bytes", "sha256")}
+    write_text(path, json.dumps(state, indent=1))
+    keep = {name, (state["previous"] or {}).get("weights")}
+    for entry in os.listdir(backup):  # older epochs' weights, now replaced twice
+        if entry.startswith("epoch-") and entry not in keep:
             remove(os.path.join(backup, entry))
 
 
-def load_backup(folder):
-    """The latest complete backup: {"epoch", "weights" (a path), "history" (rows or None)}, or
-    None. A backup of an earlier version (Keras' BackupAndRestore) is read too."""
+def load_backup(folder, problems=None):
+    """The latest whole backup: {"epoch", "weights" (a path), "history" (its rows), "config"
+    (a dict, or None)}, or None.
+
+    The latest epoch's weights, else the previous epoch's kept beside them; when backup/state.json
+    itself is damaged, the newest epoch-NNNN.weights.h5 whose epochs history.csv holds. Each
+    damaged file is appended to `problems` as "PATH: damaged (WHY)". A backup of an earlier
+    version (Keras' BackupAndRestore) is read too, with history.csv's rows.
+    """
+    problems = [] if problems is None else problems
     backup = os.path.join(folder, BACKUP_DIR)
     path = os.path.join(backup, BACKUP_STATE)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            state = json.load(f)
-        return dict(state, weights=os.path.join(backup, state["weights"]))
-    legacy = os.path.join(backup, "training_metadata.json")
-    weights = os.path.join(backup, "latest.weights.h5")
-    if os.path.isfile(legacy) and os.path.isfile(weights):
-        with open(legacy, encoding="utf-8") as f:
-            return {"epoch": int(json.load(f).get("epoch", 0)), "weights": weights,
-                    "history": None}
+    state, why = _read_backup_state(path)
+    candidates = []  # (entry: epoch, weights, fingerprint or not; history rows; config)
+    if state is not None:
+        for entry in (state, state.get("previous")):
+            if entry:
+                candidates.append((entry, state["history"][:entry["epoch"]], state.get("config")))
+    elif why is not None:
+        problems.append(f"{path}: damaged ({why})")
+        history, _ = read_history_checked(folder)  # written after state.json, each epoch
+        epochs = sorted((int(entry[6:10]) for entry in os.listdir(backup)
+                         if entry.startswith("epoch-") and entry.endswith(".weights.h5")
+                         and entry[6:10].isdigit()), reverse=True)
+        candidates = [({"epoch": epoch, "weights": _EPOCH_WEIGHTS.format(epoch)},
+                       history[:epoch], None) for epoch in epochs
+                      if history is not None and len(history) >= epoch]
+    else:
+        legacy = os.path.join(backup, "training_metadata.json")
+        metadata, why = _read_json(legacy) if os.path.isfile(legacy) else (None, None)
+        if why is not None:
+            problems.append(f"{legacy}: damaged ({why})")
+        elif metadata is not None:
+            epoch = int(metadata.get("epoch", 0))
+            history, _ = read_history_checked(folder)
+            if history is not None and len(history) >= epoch:
+                candidates.append(({"epoch": epoch, "weights": "latest.weights.h5"},
+                                   history[:epoch], None))
+            else:
+                problems.append(f"{os.path.join(folder, HISTORY_FILE)}: damaged (it does not "
+                                f"hold the {epoch} epochs of the backup)")
+    for entry, rows, config in candidates:
+        weights = os.path.join(backup, entry["weights"])
+        recorded = {k: entry[k] for k in ("bytes", "sha256")} if entry.get("sha256") else None
+        why = file_damage(weights, recorded)
+        if why is None:
+            return {"epoch": entry["epoch"], "weights": weights, "history": rows,
+                    "config": config}
+        problems.append(f"{weights}: damaged ({why})")
     return None
+
+
+def backup_config(folder):
+    """The run's config as backup/state.json keeps it (a dict), or None."""
+    state, _ = _read_backup_state(os.path.join(folder, BACKUP_DIR, BACKUP_STATE))
+    return (state or {}).get("config")
 
 
 def save_final(folder, model, summary):
     """Keep the final weights of `model` and a summary until model.keras is written."""
     backup = os.path.join(folder, BACKUP_DIR)
     os.makedirs(backup, exist_ok=True)
-    write_file(os.path.join(backup, FINAL_WEIGHTS), lambda path: model.save_weights(path))
-    write_text(os.path.join(backup, FINAL_STATE), json.dumps(summary, indent=1))
+    weights = os.path.join(backup, FINAL_WEIGHTS)
+    write_file(weights, lambda path: model.save_weights(path))
+    write_text(os.path.join(backup, FINAL_STATE),
+               json.dumps(dict(summary, weights_file=file_fingerprint(weights)), indent=1))
 
 
-def load_final(folder):
-    """(weights path, summary) saved by `save_final`, or None."""
+def load_final(folder, problems=None):
+    """(weights path, summary) saved by `save_final`, or None (also when one of them is damaged:
+    appended to `problems` as "PATH: damaged (WHY)")."""
+    problems = [] if problems is None else problems
     path = os.path.join(folder, BACKUP_DIR, FINAL_STATE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return os.path.join(folder, BACKUP_DIR, FINAL_WEIGHTS), json.load(f)
+    summary, why = _read_json(path)
+    if why is None and not (isinstance(summary, dict) and isinstance(summary.get("history"),
+                                                                     list)):
+        why = "not a final summary: its history is missing"
+    if why is not None:
+        problems.append(f"{path}: damaged ({why})")
+        return None
+    weights = os.path.join(folder, BACKUP_DIR, FINAL_WEIGHTS)
+    why = file_damage(weights, summary.pop("weights_file", None))
+    if why is not None:
+        problems.append(f"{weights}: damaged ({why})")
+        return None
+    return weights, summary

@@ -6,7 +6,11 @@ vocabularies), `model.keras`, `history.csv`, `logs/` (TensorBoard), `backup/` wh
 (removed at the end) and `train_state.json`.
 
 Re-running the same `train` after an interruption (Ctrl-C, SIGKILL, at any instant) continues
-from the last completed epoch (the per-epoch backup of `nmt.callbacks.EpochCheckpoint`).
+from the last completed epoch (the per-epoch backup of `nmt.callbacks.EpochCheckpoint`). A file of
+the run folder found damaged (a full disk, a cut copy) is named in a one-line warning on stderr,
+and the run goes on from the last epoch whose files are whole: the previous epoch's backup, a
+vocabulary rebuilt from the training split, config.json from the backup's copy; from the start
+when nothing trained is left (it says so). What only the user can decide is a `RunError`.
 
 With `strategy="multiworker"` every worker of the cluster in TF_CONFIG runs this same program
 (Keras' multi-worker rule: all of them execute every step, saves included); the chief alone writes
@@ -34,6 +38,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import tempfile
 import warnings
 
@@ -50,14 +55,17 @@ from models.schedules import learning_rate
 from models.token_selection import build_training_model
 from nmt.callbacks import (AverageLastEpochs, EpochCheckpoint, EpochTimer, TimeBudget,
                            ValidationBleu)
-from nmt.config import ConfigError, resolve_config, resume_differences  # noqa: F401
+from nmt.config import Config, ConfigError, resolve_config, resume_differences  # noqa: F401
 from nmt.hardware import (ClusterError, broadcast_variables, build_precision, fingerprint,
                           get_strategy, resolve_jit_compile, resolve_precision, shard_by_data,
                           sum_across_workers, weights_sha256, worker_errors, worker_role)
-from nmt.runs import (BACKUP_DIR, CONFIG_FILE, MODEL_FILE, RunError, check_output_folder,
-                      clear_run_folder, folder_entries, is_run_folder, load_backup, load_config,
-                      load_final, locked, mark_run_folder, read_history, read_state, remove,
-                      save_config, save_final, write_file, write_history, write_state)
+from nmt.runs import (BACKUP_DIR, BACKUP_STATE, CONFIG_FILE, FINAL_STATE, FINAL_WEIGHTS,
+                      HISTORY_FILE, MODEL_FILE, SOURCE_VOCAB_FILE, STATE_FILE, TARGET_VOCAB_FILE,
+                      RunError, backup_config, check_output_folder, clear_run_folder,
+                      file_damage, file_fingerprint, folder_entries, is_run_folder, load_backup,
+                      load_config, load_final, locked, mark_run_folder, read_history_checked,
+                      read_state_checked, remove, save_config, save_final, write_file,
+                      write_history, write_state)
 from nmt.translator import Translator, make_tokenizers, read_tokenizers
 
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.
@@ -177,26 +185,135 @@ def _batches_per_epoch(config, train_pairs):
     return -(-train_pairs // batch)
 
 
+def _warn(message):
+    """One warning line on stderr, even when `verbose=0` (a damaged file is the user's to know)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def _check_resume(config, out_dir, overwrite):
-    """Prepare the (locked) run folder; return True when resuming an unfinished run there.
+    """Prepare the (locked) run folder; return (resuming, state, backup, final): whether an
+    unfinished run resumes there, its train_state.json ({} when missing or damaged), its last
+    whole epoch backup (`load_backup`) and its final weights (`load_final`; then no backup).
 
     `train` has checked that the folder is missing, empty or a run folder; `overwrite` empties a
     run folder first. A finished run is not retrained without `overwrite`; an unfinished one resumes
-    when its settings are those of `config` (`resume_differences`).
+    when its settings are those of `config` (`resume_differences`). A damaged file is named in a
+    warning, with where the run goes on from.
     """
     if overwrite and folder_entries(out_dir):
         clear_run_folder(out_dir)
     mark_run_folder(out_dir)
     if not os.path.isfile(os.path.join(out_dir, CONFIG_FILE)):
-        return False
-    state = read_state(out_dir) or {}
-    if state.get("completed"):
-        raise RunError(f"{out_dir}: this run is already trained; pass --overwrite to train it again")
-    changed = resume_differences(load_config(out_dir), config)
+        return False, {}, None, None
+    state, state_damage = read_state_checked(out_dir)
+    backup_dir = os.path.join(out_dir, BACKUP_DIR)
+    # model.keras without backup/: the run finished (the backup goes after its last state).
+    if state.get("completed") or (state_damage and not os.path.isdir(backup_dir)
+                                  and os.path.isfile(os.path.join(out_dir, MODEL_FILE))):
+        _refuse_finished(out_dir, state_damage)
+    if state_damage:
+        _warn(f"{os.path.join(out_dir, STATE_FILE)}: damaged ({state_damage}); written again "
+              "(this resume cannot check that the corpus gives the same split)")
+
+    problems = []
+    final = load_final(out_dir, problems)
+    if problems:  # written again at the end
+        for name in (FINAL_STATE, FINAL_WEIGHTS):
+            remove(os.path.join(backup_dir, name))
+    backup = None if final else load_backup(out_dir, problems)
+    if problems:
+        outcome = (f"resuming from the backup of epoch {backup['epoch']}, the last whole one"
+                   if backup else "no whole backup is left: training from the start")
+        for problem in problems[:-1]:
+            _warn(problem)
+        _warn(f"{problems[-1]}; {outcome}")
+        if backup is None:
+            remove(backup_dir)
+
+    try:
+        saved = load_config(out_dir)
+    except RunError as error:
+        copy = backup_config(out_dir) if backup or final else None
+        if copy is None and (backup or final):
+            raise RunError(f"{error}; the backup holds no copy of it (a run of an earlier "
+                           "version): put the run's config.json back, or train again with "
+                           "--overwrite") from None
+        if copy is None:  # nothing trained yet: nothing is lost
+            _warn(f"{error}; no epoch had finished: training from the start")
+            for name in (BACKUP_DIR, HISTORY_FILE):
+                remove(os.path.join(out_dir, name))
+            return False, {}, None, None
+        saved = Config.from_dict(copy).validate()
+        save_config(out_dir, saved)
+        _warn(f"{error}; restored from the copy in {os.path.join(BACKUP_DIR, BACKUP_STATE)}")
+    changed = resume_differences(saved, config)
     if changed:
         raise RunError(f"{out_dir}: an unfinished run with other settings ({', '.join(changed)}) "
                        "is there; use the same settings to resume, or --overwrite")
-    return True
+
+    _, history_damage = read_history_checked(out_dir)
+    if history_damage:
+        _warn(f"{os.path.join(out_dir, HISTORY_FILE)}: damaged ({history_damage}); written "
+              + ("again from the backup's history" if backup or final else
+                 "again from the first epoch"))
+    return True, state, backup, final
+
+
+def _refuse_finished(out_dir, state_damage):
+    """Raise the `RunError` that a finished run gets from `train` without `overwrite`."""
+    model = os.path.join(out_dir, MODEL_FILE)
+    why = file_damage(model)
+    if why:
+        raise RunError(f"{model}: damaged ({why}); the run had finished and its backup is gone: "
+                       "train it again with --overwrite")
+    if state_damage:
+        raise RunError(f"{os.path.join(out_dir, STATE_FILE)}: damaged ({state_damage}); the run "
+                       f"had finished (its {MODEL_FILE} is whole): pass --overwrite to train it "
+                       "again")
+    raise RunError(f"{out_dir}: this run is already trained; pass --overwrite to train it again")
+
+
+def _learn_tokenizers(config, splits):
+    """The vocabularies learned on the training split, as a new run makes them."""
+    try:
+        return make_tokenizers(config, splits.train)
+    except ValueError as error:  # e.g. a vocabulary too small for the text's characters
+        raise ConfigError(f"{config.tokenizer} vocabulary (--vocab-size "
+                          f"{config.vocab_size}): {error}") from None
+
+
+def _vocabulary_fingerprints(out_dir):
+    """The vocabulary files' `file_fingerprint`s, for train_state.json."""
+    return {name: file_fingerprint(os.path.join(out_dir, name))
+            for name in (SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE)}
+
+
+def _resume_vocabularies(config, out_dir, splits, state):
+    """(English, Spanish) tokenizers of the run being resumed, and whether they are its own.
+
+    A vocabulary file that differs from its fingerprint in train_state.json is damaged: it is
+    learned again from the training split (as it was made) and written again. When what is
+    learned is not the vocabulary the run started with (False), the run starts again with it.
+    """
+    recorded = state.get("vocabulary") or {}
+    damaged = {name: file_damage(os.path.join(out_dir, name), recorded[name])
+               for name in (SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE) if recorded.get(name)}
+    damaged = {name: why for name, why in damaged.items() if why}
+    if not damaged:
+        return read_tokenizers(config, out_dir), True
+    tokenizers = _learn_tokenizers(config, splits)
+    same = True
+    for name, tokenizer in zip((SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE), tokenizers):
+        if name in damaged:
+            path = os.path.join(out_dir, name)
+            write_file(path, tokenizer.save)
+            same = same and file_fingerprint(path) == recorded[name]
+    for name, why in damaged.items():
+        _warn(f"{os.path.join(out_dir, name)}: damaged ({why}); learned again from the training "
+              + ("split (the same vocabulary)" if same else
+                 "split, but it is not the vocabulary this run started with: training from the "
+                 "start"))
+    return (read_tokenizers(config, out_dir) if same else tokenizers), same
 
 
 def train(config, out_dir, overwrite=False, verbose=1, splits=None):
@@ -293,35 +410,39 @@ class ClusterTrainingModel(keras.Model):
 
 
 def _restore(model, path):
-    """Load a backup's weights (and optimizer state) into the compiled training `model`."""
-    if model.optimizer is not None and not model.optimizer.built:
+    """Load a backup's weights (and optimizer state) into the compiled training `model` (a file
+    that does not load is a `RunError` naming it)."""
+    if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(path)
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise RunError(f"{path}: cannot be loaded into this run's model ({reason}); delete "
+                       f"{os.path.dirname(path)} to train the run from the start") from None
 
 
 def _prepare(config, out_dir, overwrite, verbose, splits, say):
     """Everything before the model: the resume decision, the backup, the split and the
     vocabularies. Touches no TensorFlow collective (a worker that fails here tells the others)."""
-    resuming = _check_resume(config, out_dir, overwrite)
+    resuming, state, backup, final = _check_resume(config, out_dir, overwrite)
     say(("resuming" if resuming else "training") + f" {config.model} into {out_dir} with config:")
     say(config.to_json())
-    backup = load_backup(out_dir) if resuming else None
-    final = load_final(out_dir) if resuming else None
     splits = splits or prepare_splits(config, verbose=bool(verbose))
     check_splits(splits, config)
     split_sha256 = splits_sha256(splits)
     if resuming:
-        source_tok, target_tok = read_tokenizers(config, out_dir)
-        if (read_state(out_dir) or {}).get("split_sha256", split_sha256) != split_sha256:
+        if state.get("split_sha256", split_sha256) != split_sha256:
             raise RunError(f"{out_dir}: the corpus now gives another split than the one this run "
                            "started on; resume with the same corpus file, or --overwrite")
+        (source_tok, target_tok), own = _resume_vocabularies(config, out_dir, splits, state)
+        if not own:  # the backup was trained on other vocabularies
+            resuming, state, backup, final = False, {}, None, None
+            for name in (BACKUP_DIR, HISTORY_FILE):
+                remove(os.path.join(out_dir, name))
     else:
-        try:
-            source_tok, target_tok = make_tokenizers(config, splits.train)
-        except ValueError as error:  # e.g. a vocabulary too small for the text's characters
-            raise ConfigError(f"{config.tokenizer} vocabulary (--vocab-size "
-                              f"{config.vocab_size}): {error}") from None
-    return resuming, backup, final, splits, split_sha256, source_tok, target_tok
+        source_tok, target_tok = _learn_tokenizers(config, splits)
+    return resuming, state, backup, final, splits, split_sha256, source_tok, target_tok
 
 
 def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
@@ -331,7 +452,7 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
     say = print if verbose else (lambda *args, **kwargs: None)
     keras.utils.set_random_seed(config.seed)
     with _stop_together(strategy, role):
-        resuming, backup, final, splits, split_sha256, source_tok, target_tok = _prepare(
+        resuming, state, backup, final, splits, split_sha256, source_tok, target_tok = _prepare(
             config, out_dir, overwrite, verbose, splits, say)
     # The chief's resume point reaches every worker; the settings (the corpus' place aside, it
     # may differ between machines), the split and the vocabularies must be the same everywhere.
@@ -369,9 +490,13 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
             + f", {config.batch_size // strategy.num_replicas_in_sync} sentences each per batch")
     if not resuming:
         translator.save_vocabularies(out_dir)
-        write_state(out_dir, completed=False, split_sha256=split_sha256)
     elif load_config(out_dir) != config:  # runtime settings changed: record what runs now
         save_config(out_dir, config)
+    # The fingerprints of the vocabularies find a damaged one when the run resumes.
+    started = dict(completed=False, split_sha256=split_sha256,
+                   vocabulary=_vocabulary_fingerprints(out_dir))
+    if not resuming or state != started:  # new, or written again (damaged, or older)
+        write_state(out_dir, **started)
 
     counts = parameter_parts(translator.model)
     unit = "words" if config.tokenizer == "word" else "tokens"
@@ -379,19 +504,21 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
     say(f"parameters: {counts['total']:,} ("
         + ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total") + ")")
     train_src, train_tgt = translator.vectorize(splits.train)
-    rows = list((backup or {}).get("history") or read_history(out_dir)[:resumed_epoch])
+    rows = list(backup["history"]) if backup else []
     extra = {}
     if finished:  # killed after training, before model.keras was written
         if final is not None:  # the chief's; the other workers take its weights below
             weights, extra = final
-            translator.model.load_weights(weights)
+            _restore(translator.model, weights)
             rows = extra.pop("history")
+            write_history(out_dir, rows)  # whole again, if it was damaged
         broadcast_variables(strategy, role, translator.model.weights)
         say("training had finished; saving its final model")
     else:
         if backup:
             _restore(model, backup["weights"])
-            write_history(out_dir, rows)  # drop rows of epochs after the backup
+        if resuming:  # drop rows of epochs after the backup (or a damaged file)
+            write_history(out_dir, rows)
         # Every worker starts from the chief's weights and optimizer state.
         broadcast_variables(strategy, role, model.weights + model.optimizer.variables)
         if resumed_epoch:
@@ -448,7 +575,7 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
     say(f"real target tokens: train {count_target_tokens(train_tgt):,}, "
         f"val {count_target_tokens(val_tgt):,}")
 
-    checkpoint = EpochCheckpoint(out_dir, rows)
+    checkpoint = EpochCheckpoint(out_dir, rows, config=dataclasses.asdict(config))
     callbacks = [
         EpochTimer(),  # first, so the callbacks below see epoch_seconds
         # Then val_bleu, so the checkpoint's history and early stopping see it.

@@ -94,14 +94,107 @@ def test_history_rows_round_trip_with_the_epoch_first(tmp_path):
     assert read_history(str(tmp_path)) == [{k: float(v) for k, v in row.items()} for row in rows]
 
 
-def test_an_earlier_versions_backup_is_read(tmp_path):
+def _h5(path):
+    """Write a small whole HDF5 file at `path` (what `save_weights` writes, in miniature)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        f["weights"] = np.arange(64, dtype="float32")
+
+
+class _Weights:
+    """Stands for a model in `save_backup`: `save_weights` writes a small HDF5 file."""
+
+    def save_weights(self, path):
+        _h5(path)
+
+
+def test_an_earlier_versions_backup_is_read_with_the_history_of_its_epochs(tmp_path):
     backup = tmp_path / "backup"
     backup.mkdir()
-    (backup / "latest.weights.h5").write_text("x")
+    _h5(backup / "latest.weights.h5")
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
+    write_history(str(tmp_path), [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": 1.0}])
     found = load_backup(str(tmp_path))
     assert found["epoch"] == 2 and found["weights"].endswith("latest.weights.h5")
-    assert found["history"] is None
+    assert found["history"] == [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": 1.0}]
+
+
+def test_the_backup_keeps_the_previous_epoch_and_falls_back_to_it_when_the_latest_is_damaged(
+        tmp_path):
+    from nmt.runs import save_backup
+
+    rows = [{"epoch": 0, "loss": 3.0}, {"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}]
+    for epoch in (1, 2, 3):
+        save_backup(str(tmp_path), _Weights(), epoch, rows[:epoch], config={"model": "gru"})
+    # Epochs 3 and 2 are kept; epoch 1, replaced twice, is gone.
+    assert sorted(os.listdir(tmp_path / "backup")) == ["epoch-0002.weights.h5",
+                                                       "epoch-0003.weights.h5", "state.json"]
+    problems = []
+    assert load_backup(str(tmp_path), problems)["epoch"] == 3 and problems == []
+    latest = tmp_path / "backup" / "epoch-0003.weights.h5"
+    latest.write_bytes(latest.read_bytes()[:100])
+    found = load_backup(str(tmp_path), problems)
+    assert found["epoch"] == 2 and found["history"] == rows[:2]
+    assert found["config"] == {"model": "gru"}
+    assert problems == [f"{latest}: damaged (truncated: 100 of its "
+                        f"{os.path.getsize(tmp_path / 'backup' / 'epoch-0002.weights.h5'):,} "
+                        "bytes are left)"]
+
+
+def test_a_damaged_backup_state_falls_back_to_the_weights_that_history_csv_covers(tmp_path):
+    from nmt.runs import save_backup
+
+    rows = [{"epoch": 0, "loss": 3.0}, {"epoch": 1, "loss": 2.0}]
+    for epoch in (1, 2):
+        save_backup(str(tmp_path), _Weights(), epoch, rows[:epoch])
+    write_history(str(tmp_path), rows)
+    state = tmp_path / "backup" / "state.json"
+    state.write_text('{"epoch": 2, "weigh')
+    problems = []
+    found = load_backup(str(tmp_path), problems)
+    assert found["epoch"] == 2 and found["history"] == rows
+    assert len(problems) == 1 and problems[0].startswith(f"{state}: damaged (not valid JSON")
+    write_history(str(tmp_path), rows[:1])  # history.csv holds epoch 0 only: epoch 1's weights
+    assert load_backup(str(tmp_path), [])["epoch"] == 1
+
+
+@pytest.mark.parametrize("text, why", [
+    ("epoch,loss\n0,2.5\n1,1.", "cut short: its last line is not whole"),
+    ("epoch,loss\n0,2.5\n1\n", "line 3 has 1 fields, the header 2"),
+    ("epoch,loss\n0,2.5\n1,x\n", "line 3 holds a value that is not a number"),
+    ("epoch,loss\n0,2.5\n2,1.5\n", "line 3 is not epoch 1"),
+    ("loss\n2.5\n", "its first line is not the header (epoch, ...)"),
+])
+def test_a_damaged_history_says_what_is_wrong(tmp_path, text, why):
+    from nmt.runs import read_history_checked
+
+    (tmp_path / "history.csv").write_text(text)
+    assert read_history_checked(str(tmp_path)) == (None, why)
+    (tmp_path / "history.csv").write_bytes(b"\xff\xfe\x00")
+    assert read_history_checked(str(tmp_path))[1].startswith("not UTF-8 text")
+    (tmp_path / "history.csv").write_text("epoch,loss\n0,2.5\n")
+    assert read_history_checked(str(tmp_path)) == ([{"epoch": 0, "loss": 2.5}], None)
+
+
+def test_file_damage_tells_truncated_from_corrupt_and_checks_unrecorded_files(tmp_path):
+    from nmt.runs import file_damage, file_fingerprint
+
+    path = tmp_path / "a.weights.h5"
+    _h5(path)
+    recorded = file_fingerprint(str(path))
+    assert file_damage(str(path), recorded) is None and file_damage(str(path)) is None
+    data = path.read_bytes()
+    path.write_bytes(bytes(len(data)))  # as many bytes, all zero
+    assert file_damage(str(path), recorded) == "corrupt: its bytes differ from those written " \
+                                               "(sha256)"
+    assert file_damage(str(path)).startswith("not a whole HDF5 file")
+    path.write_bytes(data[:10])
+    assert file_damage(str(path), recorded) == f"truncated: 10 of its {len(data):,} bytes are left"
+    assert file_damage(str(tmp_path / "none.h5")) == "missing"
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 cut")
+    assert file_damage(str(tmp_path / "model.keras")).startswith("not a whole .keras (zip) file")
 
 
 def test_a_damaged_training_state_is_named(tmp_path):

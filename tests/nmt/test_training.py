@@ -136,9 +136,11 @@ def _write_points(monkeypatch, config, out):
     return names
 
 
-def _crash_config(corpus):
-    return tiny_run_config(corpus, epochs=2, average_last=2, steps_per_epoch=2, embed_dim=8,
-                           dense_dim=8, fused_optimizer=False)
+def _crash_config(corpus, **overrides):
+    """A run of 2 epochs of 2 tiny steps, averaging its last two epochs."""
+    values = dict(epochs=2, average_last=2, steps_per_epoch=2, embed_dim=8, dense_dim=8,
+                  fused_optimizer=False)
+    return tiny_run_config(corpus, **{**values, **overrides})
 
 
 # The files a whole run writes, in order: the mark, vocabularies, config and state; per epoch
@@ -290,3 +292,181 @@ def test_a_resume_on_a_corpus_that_splits_differently_is_refused(synthetic_corpu
     write_pairs(read_corpus(synthetic_corpus).pairs[:300], other)
     with pytest.raises(RunError, match="another split"):
         train(tiny_run_config(str(other), epochs=2), out, verbose=0)
+
+
+# Damage: one file of an interrupted (or finished) run cut short or overwritten with noise, then
+# the same call again. Three folders of one tiny 3-epoch run are copied as a kill would have left
+# them; each case damages one file of a copy and resumes it in process.
+
+# The moments the copies are taken: just before each of these writes is renamed into place
+# (the n-th write of that name).
+SNAPSHOTS = {"epoch 1": ("epoch-0002.weights.h5", 1),  # backup: epoch 1 only
+             "epoch 2": ("epoch-0003.weights.h5", 1),  # backup: epochs 2 and 1 (the previous)
+             "trained": ("train_state.json", 2)}  # final weights and model.keras written
+EPOCHS_TRAINED = {"epoch 1": 1, "epoch 2": 2, "trained": 3}
+
+
+@pytest.fixture(scope="module")
+def interrupted_runs(tmp_path_factory):
+    """(config, {name: folder}): the copies of SNAPSHOTS and "finished", the whole run, of one
+    training of `_crash_config(epochs=3)` on the synthetic corpus."""
+    import shutil
+
+    import nmt.runs
+    from data.corpus import write_pairs
+    from tests.conftest import synthetic_pairs
+
+    root = tmp_path_factory.mktemp("interrupted")
+    write_pairs(synthetic_pairs(), root / "pairs.tsv")
+    config = _crash_config(str(root / "pairs.tsv"), epochs=3)
+    out, commit, seen, folders = root / "run", nmt.runs._commit, [], {}
+
+    def copy_at_snapshots(temporary, path):
+        seen.append(os.path.basename(path))
+        for name, (point, count) in SNAPSHOTS.items():
+            if seen[-1] == point and seen.count(point) == count:  # as a kill here leaves it
+                folders[name] = str(root / name.replace(" ", "-"))
+                shutil.copytree(out, folders[name], ignore=shutil.ignore_patterns("*.tmp-*"))
+        commit(temporary, path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nmt.runs, "_commit", copy_at_snapshots)
+        train(config, str(out), verbose=0)
+    folders["finished"] = str(out)
+    assert sorted(folders) == sorted([*SNAPSHOTS, "finished"])
+    return config, folders
+
+
+def _damage(path, how):
+    """Cut the file at `path` to half its bytes ("truncated"), or overwrite it with as many
+    bytes of noise ("garbage")."""
+    with open(path, "rb") as f:
+        size = len(f.read())
+    data = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes()
+    with open(path, "rb+") as f:
+        if how == "truncated":
+            f.truncate(size // 2)
+        else:
+            f.write(data)
+
+
+def _history_epochs(folder):
+    import csv
+
+    with open(os.path.join(folder, "history.csv")) as f:
+        return [row["epoch"] for row in csv.DictReader(f)]
+
+
+# The damaged file's problem as the warning names it: cut short, or noise. A weights or vocabulary
+# file is checked against the size and sha256 recorded when it was written; JSON and CSV files are
+# parsed.
+_WHOLE_FILE = r"damaged \((truncated: [\d,]+ of its [\d,]+ bytes are left|corrupt: its bytes " \
+              r"differ from those written \(sha256\))\)"
+_PARSED = r"damaged \((not valid JSON|cut short|not UTF-8 text).*\)"
+_CONFIG = r"not a valid run config \(.*\)"
+_RESUMED = "; resuming from the backup of epoch {}, the last whole one"
+
+# (folder, damaged file, the warning after "warning: PATH: ", the epoch training goes on after).
+DAMAGE_CASES = [
+    ("epoch 2", "backup/epoch-0002.weights.h5", _WHOLE_FILE + _RESUMED.format(1), 1),
+    ("epoch 1", "backup/epoch-0001.weights.h5",
+     _WHOLE_FILE + "; no whole backup is left: training from the start", 0),
+    ("epoch 2", "backup/state.json", _PARSED + _RESUMED.format(2), 2),
+    ("epoch 2", "train_state.json", _PARSED + "; written again \\(this resume cannot check that "
+     "the corpus gives the same split\\)", 2),
+    ("epoch 2", "history.csv", _PARSED + "; written again from the backup's history", 2),
+    ("epoch 2", "config.json", _CONFIG + "; restored from the copy in backup/state.json", 2),
+    ("epoch 2", "english_vocab.txt", _WHOLE_FILE + "; learned again from the training split "
+     "\\(the same vocabulary\\)", 2),
+    ("epoch 2", "spanish_vocab.txt", _WHOLE_FILE + "; learned again from the training split "
+     "\\(the same vocabulary\\)", 2),
+    ("trained", "backup/final.weights.h5", _WHOLE_FILE + _RESUMED.format(3), 3),
+    ("trained", "backup/final.json", _PARSED + _RESUMED.format(3), 3),
+    ("trained", "model.keras", None, 3),  # not read by a resume: written again, nothing to say
+]
+
+
+# Every kind of file truncated; noise where it is found another way than a cut file (a weights
+# file's checksum, a JSON or CSV parser, the config's check): the other files' noise is found by
+# the same checksum as the epoch-2 weights', so those cases would train again for nothing.
+GARBAGE_TOO = {"backup/epoch-0002.weights.h5", "backup/state.json", "train_state.json",
+               "history.csv", "config.json"}
+
+
+@pytest.mark.slow  # a tiny training resumed per case (the module's interrupted runs are shared)
+@pytest.mark.parametrize("snapshot, name, warning, resumed_after, how", [
+    pytest.param(*case, how, id=f"{case[0]}-{case[1]}-{how}") for case in DAMAGE_CASES
+    for how in ("truncated", "garbage") if how == "truncated" or case[1] in GARBAGE_TOO])
+def test_a_damaged_file_is_named_and_the_run_resumes_from_the_last_whole_epoch(
+        interrupted_runs, snapshot, name, warning, resumed_after, how, tmp_path, capsys):
+    """The warning names the file and what is wrong with it, and where the run goes on from;
+    the run then ends with each of its 3 epochs once in history.csv, and a whole model."""
+    import re
+    import shutil
+
+    import keras
+
+    import nmt.runs
+
+    config, folders = interrupted_runs
+    out = str(tmp_path / "run")
+    shutil.copytree(folders[snapshot], out)
+    _damage(os.path.join(out, name), how)
+    epochs_fitted = []
+
+    class CountEpochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_fitted.append(epoch)
+
+    fit = keras.Model.fit
+
+    def counting_fit(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[CountEpochs(), *callbacks], **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "fit", counting_fit)
+        capsys.readouterr()
+        train(config, out, verbose=0)  # the same command again
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning:")]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1, warnings
+        path = re.escape(os.path.join(out, name))
+        assert re.fullmatch(f"warning: {path}: {warning}", warnings[0]), warnings[0]
+    # Trained on from the last whole epoch, each epoch once.
+    assert epochs_fitted == list(range(resumed_after, 3))
+    assert _history_epochs(out) == ["0", "1", "2"]
+    state = nmt.runs.read_state(out)
+    assert state["completed"] and state["epochs_run"] == 3
+    assert not os.path.exists(os.path.join(out, "backup"))
+    assert nmt.runs.file_damage(os.path.join(out, "model.keras")) is None
+    # A vocabulary is learned again as it was; config.json comes back with the run's settings.
+    for kept in ("english_vocab.txt", "spanish_vocab.txt"):
+        with open(os.path.join(out, kept), "rb") as f, \
+                open(os.path.join(folders[snapshot], kept), "rb") as g:
+            assert f.read() == g.read()
+    assert nmt.runs.load_config(out) == nmt.runs.load_config(folders[snapshot])
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+@pytest.mark.parametrize("name, error", [
+    ("model.keras", "model.keras: damaged \\(not a whole .keras \\(zip\\) file: .*\\); the run "
+                    "had finished and its backup is gone: train it again with --overwrite"),
+    ("train_state.json", "train_state.json: damaged \\(.*\\); the run had finished \\(its "
+                         "model.keras is whole\\): pass --overwrite to train it again"),
+])
+def test_a_damaged_finished_run_is_refused_in_one_line_naming_the_file(
+        interrupted_runs, name, error, how, tmp_path):
+    """A finished run has no backup left to resume from: the user decides (--overwrite)."""
+    import shutil
+
+    config, folders = interrupted_runs
+    out = str(tmp_path / "run")
+    shutil.copytree(folders["finished"], out)
+    _damage(os.path.join(out, name), how)
+    with pytest.raises(RunError, match=error) as raised:
+        train(config, out, verbose=0)
+    assert "\n" not in str(raised.value)
+    assert _history_epochs(out) == ["0", "1", "2"]  # nothing was changed
