@@ -3,25 +3,23 @@
 For each budget, the demo's command trains a fresh run (`nmt train --model transformer --preset
 small --budget-minutes B`), and `nmt evaluate` scores it on the first `--sources` test sources,
 greedy and with 4 beams (book-normalised BLEU, all references, as the demo and docs/results.md
-report it). The recipes:
-
-  budget: the preset as it is (with a budget, training plans its learning-rate schedule and its
-          end for that budget);
-  old:    the recipe before that plan (the `--budget-plan off` flags in OLD_RECIPE), at the
-          budgets given by `--old-at`.
+report it). `--recipe NAME="FLAGS"` adds a recipe: the same budgets with those `nmt train` flags
+added (e.g. `--recipe bucket="--batching bucket --max-tokens 2048"`); the preset as it is is the
+recipe `preset`.
 
 Every run is trained in this process, one after another (nothing else should run beside it: a
 time-budgeted run measured beside another job measures the other job). The runs are kept under
-`--out` (`NAME-B` folders) so they can be evaluated again; a folder that exists is not trained
+`--out` (`RECIPE-B` folders) so they can be evaluated again; a folder that exists is not trained
 again, so an interrupted benchmark goes on where it stopped.
 
 Printed: the CPU (model name, cores, AVX2 / AVX-512 / BF16 / AMX flags), then one row per run:
 recipe, budget, epochs and steps trained, minutes of training, validation accuracy, test BLEU
 greedy and beam 4, and the decoding speed; the last line is one JSON object with the rows.
 
-Run (about 35 minutes for the default budgets; --quick is the tiny preset, for the tests):
-    python benchmarks/time_to_quality.py [--budgets 2.5 5 10] [--old-at 10] [--sources 2000]
-        [--out runs/time-to-quality]
+Run (about 25 minutes for the default budgets on 2 cores; --quick is the tiny preset on 3,000
+pairs, for the tests):
+    python benchmarks/time_to_quality.py [--budgets 2.5 5 10] [--sources 2000]
+        [--recipe NAME="FLAGS" ...] [--out runs/time-to-quality]
 """
 
 import argparse
@@ -29,6 +27,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -37,8 +36,23 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODEL, PRESET = "transformer", "small"  # make demo's run
-OLD_RECIPE = ["--budget-plan", "off"]  # the flags that give the recipe before the budget plan
 QUICK = ["--preset", "tiny", "--max-pairs", "3000", "--sequence-length", "12"]
+
+
+def parse_recipes(given):
+    """{name: [nmt train flags]} for the `--recipe NAME=FLAGS` values `given`, after "preset"
+    (the preset as it is, no flags added).
+
+    >>> parse_recipes(["bucket=--batching bucket --max-tokens 2048"])
+    {'preset': [], 'bucket': ['--batching', 'bucket', '--max-tokens', '2048']}
+    """
+    recipes = {"preset": []}
+    for value in given:
+        name, _, flags = value.partition("=")
+        if not name.isidentifier() or not flags.strip() or name in recipes:
+            raise ValueError(f'--recipe {value!r}: give NAME="FLAGS" with a new name')
+        recipes[name] = shlex.split(flags)
+    return recipes
 
 
 def run_nmt(arguments):
@@ -87,17 +101,21 @@ def _last_val_accuracy(folder):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budgets", type=float, nargs="+", default=[2.5, 5.0, 10.0],
-                        help="training minutes of the preset as it is")
-    parser.add_argument("--old-at", type=float, nargs="*", default=[10.0],
-                        help="training minutes of the old recipe (none: leave it out)")
+                        help="training minutes of each run")
+    parser.add_argument("--recipe", action="append", default=[], metavar='NAME="FLAGS"',
+                        help="another recipe: these nmt train flags added (repeatable)")
     parser.add_argument("--sources", type=int, default=2000, help="test sources scored")
     parser.add_argument("--out", default=os.path.join("runs", "time-to-quality"))
     parser.add_argument("--quick", action="store_true",
                         help="the tiny preset, the budgets as given (tests)")
     args = parser.parse_args(argv)
-    for value in [*args.budgets, *args.old_at]:
+    for value in args.budgets:
         if value <= 0:
             parser.error(f"a budget must be > 0 minutes (got {value:g})")
+    try:
+        recipes = parse_recipes(args.recipe)
+    except ValueError as error:
+        parser.error(str(error))
     if args.sources < 1:
         parser.error(f"--sources must be >= 1 (got {args.sources})")
 
@@ -107,10 +125,9 @@ def main(argv=None):
     print(f"preset {'tiny (--quick)' if args.quick else PRESET}, {args.sources:,} test sources, "
           f"runs in {args.out}")
     os.makedirs(args.out, exist_ok=True)
-    plan = [("budget", b, []) for b in args.budgets] + [("old", b, OLD_RECIPE)
-                                                         for b in args.old_at]
+    plan = [(name, budget, flags) for name, flags in recipes.items() for budget in args.budgets]
     rows = []
-    header = (f"{'recipe':7s} {'budget':>7s} {'epochs':>6s} {'steps':>6s} {'train min':>9s} "
+    header = (f"{'recipe':10s} {'budget':>7s} {'epochs':>6s} {'steps':>6s} {'train min':>9s} "
               f"{'val acc':>7s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s}")
     print(header)
     for recipe, budget, extra in plan:
@@ -119,11 +136,11 @@ def main(argv=None):
                **train_and_score(folder, budget, extra, args.sources, args.quick)}
         rows.append(row)
         accuracy = "-" if row["val_accuracy"] is None else f"{row['val_accuracy']:.4f}"
-        print(f"{recipe:7s} {budget:7g} {row['epochs']:6g} {row['steps']:6d} "
+        print(f"{recipe:10s} {budget:7g} {row['epochs']:6g} {row['steps']:6d} "
               f"{row['train_minutes']:9.1f} {accuracy:>7s} {row['bleu_greedy']:11.2f} "
               f"{row['bleu_beam4']:11.2f}", flush=True)
     print(json.dumps({"cpu": cpu_description(), "preset": "tiny" if args.quick else PRESET,
-                      "sources": args.sources, "rows": rows}))
+                      "sources": args.sources, "recipes": recipes, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -32,13 +32,19 @@ BUDGET_MINUTES, CI_LIMIT_MINUTES = 15, 90
 def pytest_collection_modifyitems(items):
     """Tests that use a module-scoped fixture of their module (a run trained once for the
     module, a server, a browser) are one xdist group, so the fixture is built once, on one
-    worker; every other test goes to whichever worker is free."""
+    worker; every other test goes to whichever worker is free.
+
+    The modules that hold slow tests (processes, trainings, lessons) come first, each module's
+    tests kept together and in their order (a module fixture is built once): the workers take
+    the long work first and even out their ends with the short tests."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         for defs in (info.name2fixturedefs.values() if info else ()):
             if defs and defs[-1].scope == "module":
                 item.add_marker(pytest.mark.xdist_group(item.module.__name__))
                 break
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # stable
 
 
 def pytest_sessionstart(session):

@@ -5,7 +5,7 @@ read from the text itself and executed in a cheap form, in process, in a sandbox
 
 The cheap forms: `train` gets `--print-config` (every flag parsed, the preset resolved and
 validated, nothing trained); `evaluate` and `compare --runs` score 3 sources; `compare --train`
-trains the tiny preset for 2 steps a model; `serve` answers one request through the app it would
+trains the tiny preset for 1 step a model; `serve` answers one request through the app it would
 serve instead of listening; `make TARGET` is `make -n TARGET`, whose `python -m nmt` steps (the
 demo's translate and evaluate) then run in their cheap forms; a lesson command must name a lesson
 that its test runs with the same flags (tests/chapters run every lesson with `--quick`). Lines
@@ -147,7 +147,7 @@ def cheap(arguments):
         return _with(arguments, "--limit", "3")
     if command == "compare" and "--train" in arguments:
         arguments = _with(_with(arguments, "--preset", "tiny"), "--limit", "3")
-        arguments = _with(_with(arguments, "--max-pairs", "1500"), "--steps-per-epoch", "2")
+        arguments = _with(_with(arguments, "--max-pairs", "800"), "--steps-per-epoch", "1")
         if "--budget-minutes" in arguments:
             arguments = _with(arguments, "--budget-minutes", "0.05")
         return _with(arguments, "--epochs", "1")
