@@ -23,9 +23,10 @@ PYTEST := $(PY) -m pytest -q --durations=10
 test: setup
 	$(PYTEST) -n 2 --dist loadgroup
 
-# Unit tests only (no new processes, no real corpus): one process.
+# The tests not marked slow (no new processes, no real corpus, no training of more than a few
+# seconds: tests/README.md), over both cores too.
 test-fast: setup
-	$(PYTEST) -m "not slow"
+	$(PYTEST) -n 2 --dist loadgroup -m "not slow"
 
 # The demo: train the small Transformer (once; an interrupted run resumes), translate with beam
 # search (4 beams: +3.4 BLEU over greedy on 2,000 test sources, docs/results.md), then say what

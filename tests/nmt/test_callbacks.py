@@ -25,6 +25,7 @@ def test_checkpoint_average_is_the_mean_of_the_last_epochs():
         AverageLastEpochs(model, count=1)
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_early_stopping_on_bleu_stops_when_validation_bleu_falls(synthetic_corpus, tmp_path,
                                                                   monkeypatch):
     import csv
@@ -45,6 +46,7 @@ def test_early_stopping_on_bleu_stops_when_validation_bleu_falls(synthetic_corpu
         tiny_run_config(synthetic_corpus, early_stopping=2, early_stopping_metric="bleu")
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_validation_bleu_is_the_score_of_the_models_own_translations(synthetic_corpus, tmp_path):
     import csv
 

@@ -79,6 +79,7 @@ def test_a_bug_is_reported_as_an_internal_error_with_exit_code_1(capsys, monkeyp
         main(["data"])
 
 
+@pytest.mark.slow  # new processes (the exit code of `nmt data` itself)
 def test_cli_data_error_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("Go.\tVe.\nno tab\n", encoding="utf-8")

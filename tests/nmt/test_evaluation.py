@@ -1,11 +1,14 @@
 """nmt/evaluation.py: masked accuracy and loss count real target tokens only."""
 
+import pytest
+
 from data.pipeline import make_dataset
 from nmt.evaluation import masked_accuracy
 from nmt.training import compile_model, prepare_splits, train
 from tests.conftest import tiny_run_config
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_loss_and_accuracy_ignore_padding(synthetic_corpus, tmp_path):
     # Same data and weights: fixed padding (to 20) and per-batch padding give the same
     # validation loss and accuracy, because padded positions carry zero weight.

@@ -15,6 +15,7 @@ from nmt.translator import Translator, build_model
 from tests.conftest import tiny_run_config, tiny_word_tokenizers
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_same_seed_gives_same_vocabulary_and_weights(synthetic_corpus, tmp_path):
     first = train(tiny_run_config(synthetic_corpus), str(tmp_path / "a"), verbose=0)
     second = train(tiny_run_config(synthetic_corpus), str(tmp_path / "b"), verbose=0)
@@ -38,6 +39,7 @@ def test_resume_refuses_other_settings_and_finished_runs(synthetic_corpus, tmp_p
     assert Translator.load(out).config.embed_dim == 32
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_wordpiece_run_trains_resumes_its_vocabulary_and_writes_case_and_punctuation(
         synthetic_corpus, tmp_path):
     out = str(tmp_path / "wp")
@@ -83,6 +85,7 @@ def test_averaged_weights_are_kept_only_when_their_val_loss_is_lower(
     assert abs(again - summary["val_loss_averaged"]) < 1e-5
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_a_run_with_averaging_records_what_it_kept(synthetic_corpus, tmp_path):
     from nmt.runs import read_state
 
@@ -260,6 +263,7 @@ def test_training_into_a_folder_of_the_users_files_is_refused_and_deletes_nothin
     assert sorted(os.listdir(mine)) == ["config.json", "notes.txt"]
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
 def test_overwrite_empties_a_run_folder_and_trains_again(synthetic_corpus, tmp_path):
     out = tmp_path / "run"
     train(tiny_run_config(synthetic_corpus), str(out), verbose=0)
