@@ -454,6 +454,7 @@ def test_a_damaged_file_is_named_and_the_run_resumes_from_the_last_whole_epoch(
     assert nmt.runs.load_config(out) == nmt.runs.load_config(folders[snapshot])
 
 
+@pytest.mark.slow  # the module's interrupted runs: a 3-epoch tiny training
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
 @pytest.mark.parametrize("name, error", [
     ("model.keras", "model.keras: damaged \\(not a whole .keras \\(zip\\) file: .*\\); the run "
