@@ -9,8 +9,9 @@ recipe `preset`.
 
 Every run is trained in this process, one after another (nothing else should run beside it: a
 time-budgeted run measured beside another job measures the other job). The runs are kept under
-`--out` (`RECIPE-B` folders) so they can be evaluated again; a folder that exists is not trained
-again, so an interrupted benchmark goes on where it stopped.
+`--out` (`RECIPE-B` folders) so they can be evaluated again; a whole run there is not trained
+again, nor scored again on as many sources, so an interrupted benchmark goes on where it stopped
+and a second command with another `--recipe` adds its rows only.
 
 Printed: the CPU (model name, cores, AVX2 / AVX-512 / BF16 / AMX flags), then one row per run:
 recipe, budget, epochs and steps trained, minutes of training, validation accuracy, test BLEU
@@ -76,19 +77,32 @@ def train_and_score(folder, budget, extra, sources, quick):
     row = {}
     for name, decoding in (("greedy", []), ("beam4", ["--decode", "beam", "--num-beams", "4"])):
         report_path = os.path.join(folder, f"eval_test_{name}.json")
-        started = time.perf_counter()
-        run_nmt(["evaluate", "--run", folder, "--limit", str(sources), *decoding,
-                 "--json", report_path])
-        with open(report_path, encoding="utf-8") as f:
-            report = json.load(f)
+        report = _report(report_path)
+        if report is None or report["sources"] != sources:  # not yet scored so
+            started = time.perf_counter()
+            run_nmt(["evaluate", "--run", folder, "--limit", str(sources), *decoding,
+                     "--json", report_path])
+            report = _report(report_path)
+            report["evaluate_seconds"] = round(time.perf_counter() - started, 1)
+            with open(report_path, "w", encoding="utf-8") as f:
+                json.dump(report, f, indent=1)
         row[f"bleu_{name}"] = report["bleu"]
         row[f"{name}_sentences_per_s"] = report["decode_sentences_per_s"]
-        row[f"{name}_evaluate_seconds"] = round(time.perf_counter() - started, 1)
+        row[f"{name}_evaluate_seconds"] = report.get("evaluate_seconds")
     trained = report["training"]
     row.update(epochs=trained["epochs"], steps=trained["steps"],
                train_minutes=trained["train_minutes"],
                val_accuracy=_last_val_accuracy(folder), sources=report["sources"])
     return row
+
+
+def _report(path):
+    """The evaluation report at `path`, or None when there is none (a run scored before, by
+    this script, is not scored again)."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _last_val_accuracy(folder):

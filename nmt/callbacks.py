@@ -42,35 +42,98 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training after the batch at which `minutes` of training time have passed.
+    """Stops training after the batch at which `minutes` of training time have passed, and plans
+    the end of a `BudgetCooldown` learning rate for that moment.
 
     Validation does not count (the deadline moves by the time each validation pass takes), so
     runs that validate more or less often, or on slower or faster models, train for the same
-    time. The epoch cut short still validates. With several workers, `agree` (given by
-    `nmt.training`) makes every worker stop at the same batch.
+    time. The epoch cut short still validates. A resumed run has the `spent_seconds` of its
+    finished epochs less to go.
+
+    With a `schedule`, the step at which the time will run out is estimated from the steps
+    trained per second of training time (after the first `warm_steps` batches, which include
+    TensorFlow's tracing), every `every` batches, capped at `max_steps` (the run's epochs), and
+    the schedule's cooldown is moved to end there. Each epoch's logs get `planned_steps` and
+    `learning_rate` (the rate at its end), so history.csv, and a resume, know the plan.
+
+    Args:
+        minutes: float > 0. The training time allowed.
+        spent_seconds: float. Training time of the epochs a resumed run already has.
+        schedule: `models.budget_cooldown.BudgetCooldown` or None. The rate to plan; the model's
+            optimizer steps it.
+        max_steps: int or None. The last step the run's epochs allow (the plan's cap).
+        agree: callable or None. Several workers: `agree(values)` returns the chief's `values`
+            (a collective each batch: every worker stops, and plans, as the chief does).
+        warm_steps: int >= 1. Batches trained before the speed is measured.
+        every: int >= 1. Batches between two estimates.
     """
 
-    def __init__(self, minutes, agree=None):
+    def __init__(self, minutes, spent_seconds=0.0, schedule=None, max_steps=None, agree=None,
+                 warm_steps=10, every=20):
         super().__init__()
+        if minutes <= 0:
+            raise ValueError(f"minutes={minutes} must be > 0")
+        if warm_steps < 1 or every < 1:
+            raise ValueError(f"warm_steps={warm_steps} and every={every} must be >= 1")
         self.minutes = minutes
-        # Several workers: `agree(stop)` returns the chief's decision (a collective each batch).
+        self.spent_seconds = float(spent_seconds)
+        self.schedule = schedule
+        self.max_steps = max_steps
         self.agree = agree
+        self.warm_steps = warm_steps
+        self.every = every
+
+    @property
+    def remaining_seconds(self):
+        """Training time left before the deadline (negative when it has passed)."""
+        return self._deadline - time.perf_counter()
 
     def on_train_begin(self, logs=None):
-        self._deadline = time.perf_counter() + 60 * self.minutes
+        now = time.perf_counter()
+        self._deadline = now + 60 * self.minutes - self.spent_seconds
+        self._validation = 0.0  # seconds of validation since on_train_begin
+        self._begin, self._batches, self._mark = now, 0, None
+        self._first_step = (int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+                            if self.schedule is not None else 0)
 
     def on_test_begin(self, logs=None):
         self._validation_started = time.perf_counter()
 
     def on_test_end(self, logs=None):
-        self._deadline += time.perf_counter() - self._validation_started
+        seconds = time.perf_counter() - self._validation_started
+        self._deadline += seconds
+        self._validation += seconds
+
+    def _estimate(self):
+        """The step at which the deadline falls at the speed measured since the mark, or None
+        while there is no measure yet (or not at this batch)."""
+        trained = time.perf_counter() - self._begin - self._validation  # training time
+        if self._batches == self.warm_steps:
+            self._mark = (self._batches, trained)
+        if self._mark is None or (self._batches - self._mark[0]) % self.every \
+                or trained <= self._mark[1]:
+            return None
+        rate = (self._batches - self._mark[0]) / (trained - self._mark[1])  # steps per second
+        step = self._first_step + self._batches
+        planned = step + max(0.0, self.remaining_seconds) * rate
+        return min(planned, self.max_steps) if self.max_steps else planned
 
     def on_train_batch_end(self, batch, logs=None):
-        stop = time.perf_counter() >= self._deadline
+        self._batches += 1
+        stop = self.remaining_seconds <= 0
+        planned = self._estimate() if self.schedule is not None else None
         if self.agree is not None:
-            stop = self.agree(stop)
+            stop, planned = self.agree([float(stop), planned or 0.0])
+            stop, planned = bool(stop), planned or None
+        if planned:
+            self.schedule.plan(round(planned))
         if stop:
             self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.schedule is not None and logs is not None:
+            logs["planned_steps"] = self.schedule.planned_steps
+            logs["learning_rate"] = float(self.schedule(self.model.optimizer.iterations))
 
 
 class AverageLastEpochs(keras.callbacks.Callback):

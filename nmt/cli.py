@@ -54,7 +54,7 @@ _quiet_tensorflow()
 
 from data.corpus import SPLIT_MODES, group_references, load_corpus, split_corpus
 from data.errors import NmtError
-from nmt.compare import MODEL_ORDER, compare_runs, train_and_compare
+from nmt.compare import MODEL_ORDER, compare_runs, comparison_configs, train_and_compare
 from nmt.ctranslate2 import QUANTIZATIONS, export_ctranslate2, is_export, load_translator
 from nmt.config import (PRESET_CHOICES, Decoding, add_config_arguments, config_from_arguments,
                         decoding_from_arguments, presets_table)
@@ -98,6 +98,11 @@ def _add_corpus_arguments(parser):
                         "file (default: $SPA_ENG_PATH, the Keras cache, else download)")
     parser.add_argument("--skip-bad-lines", action="store_true",
                         help="skip malformed corpus lines (and report how many) instead of failing")
+
+
+XLA_HELP = ("XLA-compile the decoder (a Keras run): on a CPU it decodes faster (greedy at batch "
+            "32: 2.5x here, benchmarks/README.md) after compiling for several seconds per batch "
+            "shape; its rounding may change a rare output")
 
 
 def build_parser():
@@ -160,6 +165,7 @@ def build_parser():
                            "lists; score as in --format jsonl); N <= --num-beams, which it raises "
                            "when not given (default: 0 = the best only, no score)")
     Decoding.add_arguments(translate)
+    translate.add_argument("--jit-compile", action="store_true", help=XLA_HELP)
     translate.add_argument("--plot-attention", metavar="DIR",
                            help="save one cross-attention heatmap PNG per sentence in DIR")
     translate.add_argument("--head", type=int, help="plot this attention head (default: mean)")
@@ -168,6 +174,7 @@ def build_parser():
     evaluate.add_argument("--run", required=True, help="run folder")
     _add_corpus_arguments(evaluate)
     Decoding.add_arguments(evaluate)
+    evaluate.add_argument("--jit-compile", action="store_true", help=XLA_HELP)
     evaluate.add_argument("--limit", type=int, default=0, help="score only the first N sources")
     evaluate.add_argument("--split-name", choices=("test", "val"), default="test")
     evaluate.add_argument("--json", help="write the report here (default: RUN/eval_SPLIT.json)")
@@ -197,6 +204,8 @@ def build_parser():
                          "says so)")
     compare.add_argument("--limit", type=int, default=0, help="score only the first N test sources")
     compare.add_argument("--num-beams", type=int, default=4, help="beams for the beam-search scores")
+    compare.add_argument("--print-config", action="store_true",
+                         help="with --train: print each model's resolved config (JSON) and stop")
 
     export = command("export", "write a TensorFlow SavedModel for TensorFlow Serving (strings "
                      "-> strings, greedy (signature translate) and beam (translate_beam)), or "
@@ -290,6 +299,7 @@ def cmd_translate(args):
         raise CommandError(f"--plot-attention {args.plot_attention}: is a file; give a folder")
     sentences = _read_inputs(args)
     translator = load_translator(args.run)
+    _use_xla(args, translator)
     if args.plot_attention and getattr(translator, "attention_note", None):
         raise CommandError(f"--plot-attention: {args.run}: {translator.attention_note}")
     translator.check_decoding(decoding)
@@ -298,6 +308,16 @@ def cmd_translate(args):
         return
     progress = bool(args.input) and sys.stderr is not None and sys.stderr.isatty()
     _translate_lines(args, translator, decoding, sentences, progress=progress)
+
+
+def _use_xla(args, translator):
+    """--jit-compile: the translator's decoders are XLA-compiled (`Translator.jit_compile`)."""
+    if not args.jit_compile:
+        return
+    if is_export(args.run):
+        raise CommandError(f"--jit-compile: {args.run} is a CTranslate2 export, which decodes "
+                           "with its own engine")
+    translator.jit_compile = True
 
 
 def _translate_typed_lines(args, translator, decoding):
@@ -375,6 +395,7 @@ def cmd_evaluate(args):
                            "was exported from (masked accuracy needs the Keras model), or score "
                            "nmt translate's output")
     translator = Translator.load(args.run)
+    _use_xla(args, translator)
     config = translator.config
     if args.corpus:
         config.corpus = args.corpus
@@ -432,6 +453,8 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     if args.train == bool(args.runs):
         raise CommandError("give either --runs RUN [RUN ...] or --train")
+    if args.runs and args.print_config:
+        raise CommandError("--print-config is for --train (the configs it would train)")
     if args.runs:
         compare_runs(args.runs, args.out, corpus=args.corpus, limit=args.limit,
                      num_beams=args.num_beams, any_corpus=args.any_corpus)
@@ -444,6 +467,12 @@ def cmd_compare(args):
         raise CommandError("with --train, give --budget-minutes M or --epochs N")
     overrides = {k: v for k, v in (("max_pairs", args.max_pairs),
                                    ("steps_per_epoch", args.steps_per_epoch)) if v}
+    if args.print_config:
+        configs = comparison_configs(models, args.preset, args.budget_minutes, corpus=args.corpus,
+                                     epochs=args.epochs, overrides=overrides)
+        print(json.dumps({model: dataclasses.asdict(config) for model, config in configs.items()},
+                         indent=2, sort_keys=True))
+        return
     train_and_compare(models, args.preset, args.budget_minutes, args.out, corpus=args.corpus,
                       epochs=args.epochs, overrides=overrides, limit=args.limit,
                       num_beams=args.num_beams)

@@ -293,6 +293,21 @@ def render_markdown(report, figures):
     return "\n".join(out) + "\n"
 
 
+def comparison_configs(models, preset, budget_minutes, corpus=None, epochs=None, overrides=None):
+    """{model: the `Config` that `train_and_compare` trains it with}: the same preset, data and
+    training-time budget (or epochs) for each."""
+    configs = {}
+    for model in models:
+        values = dict(overrides or {}, corpus=corpus)
+        if budget_minutes:
+            # Train until the budget is spent (epochs is only an upper bound then).
+            values.update(budget_minutes=budget_minutes, epochs=epochs or 1000)
+        elif epochs:
+            values["epochs"] = epochs
+        configs[model] = resolve_config(model, preset, **values)
+    return configs
+
+
 def train_and_compare(models, preset, budget_minutes, out, corpus=None, epochs=None,
                       overrides=None, limit=0, num_beams=4, verbose=True):
     """Train each model (same preset, data and training-time budget or epochs), then compare.
@@ -301,14 +316,9 @@ def train_and_compare(models, preset, budget_minutes, out, corpus=None, epochs=N
     resumes.
     """
     runs = []
-    for model in models:
-        values = dict(overrides or {}, corpus=corpus)
-        if budget_minutes:
-            # Train until the budget is spent (epochs is only an upper bound then).
-            values.update(budget_minutes=budget_minutes, epochs=epochs or 1000)
-        elif epochs:
-            values["epochs"] = epochs
-        config = resolve_config(model, preset, **values)
+    configs = comparison_configs(models, preset, budget_minutes, corpus=corpus, epochs=epochs,
+                                 overrides=overrides)
+    for model, config in configs.items():
         run = os.path.join(out, "runs", model)
         state = read_state(run) or {}
         if not state.get("completed"):

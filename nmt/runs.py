@@ -142,12 +142,44 @@ def is_run_folder(folder):
 
 
 def check_output_folder(folder):
-    """Raise `RunError` unless `folder` may receive a run: missing, empty, or a run folder."""
+    """Raise `RunError` unless `folder` may receive a run: missing, empty (but for the temporary
+    file of a mark that a kill cut short), or a run folder."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise RunError(f"{folder}: is a file, not a folder; give --out a folder")
-    if folder_entries(folder) and not is_run_folder(folder):
+    entries = {name for name in folder_entries(folder)
+               if not name.startswith(MARKER_FILE + ".tmp-")}
+    if entries and not is_run_folder(folder):
         raise RunError(f"{folder}: not empty and not a run folder; give --out a new or empty "
                        "folder (nothing there was changed)")
+
+
+def _writer_is_gone(name):
+    """Whether `name` is a temporary file (`write_file`'s NAME.tmp-PID...) of a process that no
+    longer runs: what a kill during that write left."""
+    pid = name.split(".tmp-", 1)[1].split(".", 1)[0] if ".tmp-" in name else ""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: it runs
+        return False
+    return False
+
+
+def remove_stray_temporaries(folder, inside=(BACKUP_DIR,)):
+    """Delete the temporary files that killed writers left in the marked run `folder` (and in
+    its `inside` folders); return their names. A running writer's are left alone."""
+    removed = []
+    for where in (folder, *(os.path.join(folder, name) for name in inside)):
+        if not os.path.isdir(where):
+            continue
+        for name in sorted(os.listdir(where)):
+            if _writer_is_gone(name) and os.path.isfile(os.path.join(where, name)):
+                os.remove(os.path.join(where, name))
+                removed.append(os.path.relpath(os.path.join(where, name), folder))
+    return removed
 
 
 def mark_run_folder(folder):

@@ -48,6 +48,7 @@ from keras import ops
 from data.corpus import CorpusError, load_corpus, split_corpus
 from data.errors import NmtError
 from data.pipeline import count_target_tokens, make_dataset
+from models.budget_cooldown import BudgetCooldown
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
 from models.registry import parameter_parts
@@ -64,8 +65,8 @@ from nmt.runs import (BACKUP_DIR, BACKUP_STATE, CONFIG_FILE, FINAL_STATE, FINAL_
                       RunError, backup_config, check_output_folder, clear_run_folder,
                       file_damage, file_fingerprint, folder_entries, is_run_folder, load_backup,
                       load_config, load_final, locked, mark_run_folder, read_history_checked,
-                      read_state_checked, remove, save_config, save_final, write_file,
-                      write_history, write_state)
+                      read_state_checked, remove, remove_stray_temporaries, save_config,
+                      save_final, write_file, write_history, write_state)
 from nmt.translator import Translator, make_tokenizers, read_tokenizers
 
 # Bucketed datasets have no known length, so Keras warns at the end of each first pass.
@@ -124,18 +125,26 @@ def compile_model(model, config, token_loss=False, total_steps=None):
     per-token loss with sample weights (0 on padding) and `MaskedAccuracy`. `token_loss=True`
     (evaluation of a full model) adds the exact per-token loss metric and leaves XLA off
     (evaluation batches vary in shape). `total_steps` (the run's) is needed by a cosine schedule.
+    With `config.budget_minutes`, `config.budget_cooldown` and `total_steps`, the rate is a
+    `BudgetCooldown` whose end `nmt.callbacks.TimeBudget` plans.
+
+    Returns the optimizer's learning rate (a float or a schedule).
     """
     extra = {"weight_decay": config.weight_decay} if config.weight_decay else {}
     # Evaluation takes no optimizer step: a constant rate (a cosine schedule needs the run length).
     rate = config.learning_rate if token_loss else learning_rate(
         config.lr_schedule, config.learning_rate, config.warmup_steps, total_steps)
+    if config.budget_minutes and config.budget_cooldown and total_steps and not token_loss:
+        # Ends with the time budget: planned at the end of the epochs until the run's speed is
+        # measured (`nmt.callbacks.TimeBudget`).
+        rate = BudgetCooldown(rate, total_steps, config.budget_cooldown)
     optimizer = make_optimizer(config.optimizer, rate, fused=config.fused_optimizer, **extra)
     xla = resolve_jit_compile(config.jit_compile, config.strategy)
     if "loss_mask" in model.input:
         model.compile(jit_compile=xla, optimizer=optimizer,
                       loss=TokenCrossEntropy(label_smoothing=config.label_smoothing),
                       metrics=[TokenAccuracy(name="accuracy")])
-        return
+        return rate
     model.compile(
         jit_compile=False if token_loss else xla,
         optimizer=optimizer,
@@ -146,6 +155,7 @@ def compile_model(model, config, token_loss=False, total_steps=None):
         weighted_metrics=[MaskedAccuracy(name="accuracy")]
         + ([MaskedCrossEntropy(name="token_loss")] if token_loss else []),
     )
+    return rate
 
 
 def _use_best_of_average(model, translator, averager, val_ds, last_loss, say):
@@ -203,6 +213,7 @@ def _check_resume(config, out_dir, overwrite):
     if overwrite and folder_entries(out_dir):
         clear_run_folder(out_dir)
     mark_run_folder(out_dir)
+    remove_stray_temporaries(out_dir)  # of writes a kill cut short (this run holds the lock)
     if not os.path.isfile(os.path.join(out_dir, CONFIG_FILE)):
         return False, {}, None, None
     state, state_damage = read_state_checked(out_dir)
@@ -477,8 +488,8 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
             if role.workers > 1:
                 model = ClusterTrainingModel(model.input, model.output, name=model.name)
         with strategy.scope():
-            compile_model(model, config, total_steps=config.epochs * _batches_per_epoch(
-                config, len(splits.train)))
+            total_steps = config.epochs * _batches_per_epoch(config, len(splits.train))
+            rate = compile_model(model, config, total_steps=total_steps)
             # Its variables now, on every worker: made inside the first traced step instead,
             # they would make TensorFlow trace the whole training step a second time (seconds
             # of every run's start).
@@ -524,8 +535,9 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
         if resumed_epoch:
             keras.utils.set_random_seed(config.seed + resumed_epoch)
             say(f"continuing after epoch {resumed_epoch}")
+        plan = (rate, total_steps) if isinstance(rate, BudgetCooldown) else (None, None)
         extra = _fit(config, out_dir, translator, model, splits, train_src, train_tgt,
-                     rows, resumed_epoch, verbose, say, strategy, role)
+                     rows, resumed_epoch, verbose, say, strategy, role, plan)
         save_final(out_dir, translator.model, dict(extra, history=rows))
     write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
     if role.workers > 1:  # the same on every worker: they trained in step
@@ -555,9 +567,10 @@ def _last_metrics(rows):
 
 
 def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows, resumed_epoch,
-         verbose, say, strategy, role):
+         verbose, say, strategy, role, plan=(None, None)):
     """Run `model.fit` from `resumed_epoch`; leave the final weights in `translator.model` and
-    return what train_state.json records about how they were chosen."""
+    return what train_state.json records about how they were chosen. `plan` is the
+    (`BudgetCooldown`, the epochs' steps) of a run with a budget and a cooldown."""
     val_src, val_tgt = translator.vectorize(splits.val)
     xla = resolve_jit_compile(config.jit_compile, config.strategy)  # XLA compiles per shape
     train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
@@ -576,20 +589,27 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
         f"val {count_target_tokens(val_tgt):,}")
 
     checkpoint = EpochCheckpoint(out_dir, rows, config=dataclasses.asdict(config))
+    budget, spent = [], sum(row.get("epoch_seconds", 0.0) for row in rows)
+    if config.budget_minutes:
+        schedule, max_steps = plan
+        if schedule is not None and rows and rows[-1].get("planned_steps"):
+            schedule.plan(rows[-1]["planned_steps"])  # where the resumed run's plan was
+        # The chief's clock decides for the whole cluster.
+        agree = None if role.workers == 1 else (
+            lambda values: _agree(strategy, role, values=values))
+        budget = [TimeBudget(config.budget_minutes, spent_seconds=spent, schedule=schedule,
+                             max_steps=max_steps, agree=agree)]
     callbacks = [
         EpochTimer(),  # first, so the callbacks below see epoch_seconds
-        # Then val_bleu, so the checkpoint's history and early stopping see it.
+        # Then val_bleu and the budget's plan, so the checkpoint's history and early stopping
+        # see them.
         *([ValidationBleu(translator, splits.val, config.val_bleu_sources)]
           if config.val_bleu_sources else []),
+        *budget,
         checkpoint,
         keras.callbacks.TensorBoard(os.path.join(out_dir, "logs"), profile_batch=0),
         keras.callbacks.TerminateOnNaN(),
     ]
-    if config.budget_minutes:
-        # The chief's clock decides for the whole cluster.
-        agree = None if role.workers == 1 else (
-            lambda stop: bool(_agree(strategy, role, values=[float(stop)])[0]))
-        callbacks.append(TimeBudget(config.budget_minutes, agree=agree))
     averager = None
     if config.average_last > 1:
         averager = AverageLastEpochs(translator.model, config.average_last)
@@ -600,7 +620,10 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
             mode="max" if config.early_stopping_metric == "bleu" else "min",
             patience=config.early_stopping, restore_best_weights=True,
             verbose=1 if verbose else 0))
-    if resumed_epoch < config.epochs:
+    spent_all = config.budget_minutes and spent >= 60 * config.budget_minutes
+    if spent_all and resumed_epoch < config.epochs:
+        say(f"its {config.budget_minutes:g}-minute budget was spent in the epochs trained")
+    if resumed_epoch < config.epochs and not spent_all:
         with strategy.scope():
             model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                       initial_epoch=resumed_epoch, steps_per_epoch=steps, callbacks=callbacks,

@@ -94,6 +94,24 @@ def run_nmt(*args, env=None, input_text=None, timeout=300):
                           input=input_text, capture_output=True, text=True, timeout=timeout)
 
 
+def nmt_here(*args):
+    """`nmt ARGS` run in this process (`nmt.cli.main`, from the current folder), returned as
+    `run_nmt`'s CompletedProcess: for tests of what a command does, not of its process (a real
+    process is for exit codes and streams at the OS level, kill -9, locks, several devices)."""
+    import contextlib
+    import io
+
+    from nmt.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as stop:  # argparse: -h, or a bad flag
+            code = stop.code
+    return subprocess.CompletedProcess(["nmt", *args], code, out.getvalue(), err.getvalue())
+
+
 def run_chapter(name, out, corpus_path=None, extra=(), timeout=600):
     """Run `python chapters/NAME.py --quick --out OUT [EXTRA...]` from the checkout; assert it
     exits 0 and that its checks ran and held; return its stdout. `corpus_path` sets

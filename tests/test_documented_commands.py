@@ -4,9 +4,10 @@ read from the text itself and executed in a cheap form, in process, in a sandbox
 `runs/NAME` are copies of the saved tiny runs (tests/fixtures/saved_runs).
 
 The cheap forms: `train` gets `--print-config` (every flag parsed, the preset resolved and
-validated, nothing trained); `evaluate` and `compare --runs` score 3 sources; `compare --train`
-trains the tiny preset for 1 step a model; `serve` answers one request through the app it would
-serve instead of listening; `make TARGET` is `make -n TARGET`, whose `python -m nmt` steps (the
+validated, nothing trained), and so does `compare --train` (each model's config: what
+`train_and_compare` trains, which lessons 12 and 13 run; tests/nmt/test_cli.py checks the two
+are the same); `evaluate` and `compare --runs` score 3 sources; `serve` answers one request
+through the app it would serve instead of listening; `make TARGET` is `make -n TARGET`, whose `python -m nmt` steps (the
 demo's translate and evaluate) then run in their cheap forms; a lesson command must name a lesson
 that its test runs with the same flags (tests/chapters run every lesson with `--quick`). Lines
 that cannot run here (Docker, a network request, a placeholder path) are listed in SKIPPED with
@@ -145,12 +146,8 @@ def cheap(arguments):
         return arguments if "--print-config" in arguments else [*arguments, "--print-config"]
     if command == "evaluate":
         return _with(arguments, "--limit", "3")
-    if command == "compare" and "--train" in arguments:
-        arguments = _with(_with(arguments, "--preset", "tiny"), "--limit", "3")
-        arguments = _with(_with(arguments, "--max-pairs", "800"), "--steps-per-epoch", "1")
-        if "--budget-minutes" in arguments:
-            arguments = _with(arguments, "--budget-minutes", "0.05")
-        return _with(arguments, "--epochs", "1")
+    if command == "compare" and "--train" in arguments:  # as `train`: the configs it trains
+        return arguments if "--print-config" in arguments else [*arguments, "--print-config"]
     if command == "compare":
         return _with(arguments, "--limit", "3")
     if command == "serve":

@@ -1,4 +1,7 @@
-"""End to end on a slice of the real corpus, through the `nmt` command in new processes."""
+"""End to end on a slice of the real corpus: `nmt train` in new processes (the runs the module
+shares, kill -9, two logical devices), piped input, and a SavedModel served by a process that
+never imports this project; the commands that read those runs (translate, evaluate, export,
+compare) run `nmt.cli.main` in this process (`nmt_here`)."""
 
 import csv
 import json
@@ -10,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, run_nmt
+from tests.conftest import ROOT, nmt_here, run_nmt
 
 pytestmark = pytest.mark.slow
 
@@ -58,30 +61,30 @@ def test_translate_file_keeps_one_output_line_per_input_line(tiny_run, tmp_path)
     lines = ["I love AI.", "", "Where is the station?", long_line, "", "Go."]
     path = tmp_path / "input.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = run_nmt("translate", "--run", tiny_run, "--input", str(path))
+    result = nmt_here("translate", "--run", tiny_run, "--input", str(path))
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = result.stdout.split("\n")
     assert outputs[-1] == "" and len(outputs) - 1 == len(lines)
     assert outputs[1] == "" and outputs[4] == ""
     assert "input line 4 is longer than 20 words" in result.stderr
-    # stdin gives the same translations.
+    # stdin (a pipe into a new process) gives the same translations.
     piped = run_nmt("translate", "--run", tiny_run, input_text="\n".join(lines) + "\n")
     assert piped.stdout == result.stdout
 
 
 def test_missing_or_incomplete_run_is_a_one_line_error(tmp_path):
-    result = run_nmt("translate", "--run", str(tmp_path / "nothing"), "Hello.")
+    result = nmt_here("translate", "--run", str(tmp_path / "nothing"), "Hello.")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("nmt translate: error: ")
     assert "Traceback" not in result.stderr
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "config.json").write_text("{}")
-    result = run_nmt("translate", "--run", str(tmp_path / "partial"), "Hello.")
+    result = nmt_here("translate", "--run", str(tmp_path / "partial"), "Hello.")
     assert result.returncode == 2 and "missing" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_evaluate_writes_accuracy_bleu_and_chrf(tiny_run, corpus_path):
-    result = run_nmt("evaluate", "--run", tiny_run, "--corpus", corpus_path, "--limit", "100")
+    result = nmt_here("evaluate", "--run", tiny_run, "--corpus", corpus_path, "--limit", "100")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(os.path.join(tiny_run, "eval_test.json")))
     assert report["sources"] == 100 and report["references"] >= 100
@@ -94,7 +97,7 @@ def test_evaluate_writes_accuracy_bleu_and_chrf(tiny_run, corpus_path):
 
 def test_exported_saved_model_serves_without_this_project(tiny_run, tmp_path):
     exported = str(tmp_path / "exported")
-    result = run_nmt("export", "--run", tiny_run, "--out", exported)
+    result = nmt_here("export", "--run", tiny_run, "--out", exported)
     assert result.returncode == 0, result.stderr[-3000:]
     script = (
         "import sys, tensorflow as tf\n"
@@ -105,7 +108,7 @@ def test_exported_saved_model_serves_without_this_project(tiny_run, tmp_path):
     served = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert served.returncode == 0, served.stderr[-3000:]
-    direct = run_nmt("translate", "--run", tiny_run, "Where is the station?", "", "Go.")
+    direct = nmt_here("translate", "--run", tiny_run, "Where is the station?", "", "Go.")
     assert served.stdout == direct.stdout
 
 
@@ -114,7 +117,7 @@ def test_translate_plots_one_attention_heatmap_per_sentence(model, tmp_path, tin
                                                             tiny_rnn_run):
     run = tiny_run if model == "transformer" else tiny_rnn_run
     plots = tmp_path / "plots"
-    result = run_nmt("translate", "--run", run, "--plot-attention", str(plots),
+    result = nmt_here("translate", "--run", run, "--plot-attention", str(plots),
                      "Where is the station?", "", "I love AI.")
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(os.listdir(plots)) == ["attention_001.png", "attention_003.png"]
@@ -157,7 +160,7 @@ def test_mirrored_training_on_two_logical_cpus_matches_one_device(tmp_path, corp
     common = ("--preset", "tiny", "--max-pairs", "3000", "--epochs", "1", "--steps-per-epoch",
               "4", "--batch-size", "32", "--batching", "fixed", "--dropout", "0", "--quiet",
               "--corpus", corpus_path)
-    single = run_nmt("train", "--out", str(tmp_path / "single"), *common)
+    single = nmt_here("train", "--out", str(tmp_path / "single"), *common)  # one device, here
     assert single.returncode == 0, single.stderr[-3000:]
     mirrored = run_nmt("train", "--out", str(tmp_path / "mirrored"), "--strategy", "mirrored",
                        "--cpu-devices", "2", *common)
@@ -172,8 +175,8 @@ def test_mirrored_training_on_two_logical_cpus_matches_one_device(tmp_path, corp
     for key in ("loss", "val_loss"):
         a, b = float(history("single")[key]), float(history("mirrored")[key])
         assert abs(a - b) <= 0.01 * a, (key, a, b)
-    # The mirrored run saved a model that loads and translates in a new process.
-    result = run_nmt("translate", "--run", str(tmp_path / "mirrored"), "Go.")
+    # The mirrored run saved a model that loads and translates without the strategy.
+    result = nmt_here("translate", "--run", str(tmp_path / "mirrored"), "Go.")
     assert result.returncode == 0 and result.stdout.count("\n") == 1
 
 
@@ -197,7 +200,7 @@ def test_cached_greedy_equals_full_recompute_on_real_sentences(tiny_run):
 def test_compare_report_has_every_section_and_matches_evaluate(tiny_run, tiny_rnn_run, tmp_path,
                                                                corpus_path):
     out = tmp_path / "report"
-    result = run_nmt("compare", "--runs", tiny_rnn_run, tiny_run, "--out", str(out),
+    result = nmt_here("compare", "--runs", tiny_rnn_run, tiny_run, "--out", str(out),
                      "--corpus", corpus_path, "--limit", "150")
     assert result.returncode == 0, result.stderr[-3000:]
     markdown = (out / "report.md").read_text()
@@ -216,7 +219,7 @@ def test_compare_report_has_every_section_and_matches_evaluate(tiny_run, tiny_rn
         assert len(entry["translations"]) == 20
         parts = entry["parameters"]
         assert parts["total"] == sum(parts[k] for k in ("embeddings", "encoder", "decoder", "output"))
-        evaluated = run_nmt("evaluate", "--run", run, "--corpus", corpus_path, "--limit", "150",
+        evaluated = nmt_here("evaluate", "--run", run, "--corpus", corpus_path, "--limit", "150",
                             "--json", str(tmp_path / f"{name}.json"))
         assert evaluated.returncode == 0, evaluated.stderr[-3000:]
         direct = json.load(open(tmp_path / f"{name}.json"))

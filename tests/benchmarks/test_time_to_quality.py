@@ -34,10 +34,16 @@ def test_a_quick_run_trains_each_budget_once_and_scores_it_as_evaluate_does(
     for name in ("greedy", "beam4"):
         with open(os.path.join(row["run"], f"eval_test_{name}.json")) as f:
             assert json.load(f)["bleu"] == row[f"bleu_{name}"]  # the evaluate report's number
-    # A folder whose run is whole is scored again, not trained again.
-    before = os.path.getmtime(os.path.join(row["run"], "model.keras"))
+    # A folder whose run is whole and scored on as many sources is neither trained nor scored
+    # again (a second command adds its recipes' rows only); on more sources it is scored again.
+    files = [os.path.join(row["run"], name) for name in ("model.keras", "eval_test_greedy.json")]
+    before = [os.path.getmtime(path) for path in files]
     time_to_quality.main(arguments)
-    assert os.path.getmtime(os.path.join(row["run"], "model.keras")) == before
+    assert [os.path.getmtime(path) for path in files] == before
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"] == [row]
+    time_to_quality.main([*arguments[:-4], "--sources", "12", *arguments[-2:]])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"][0]["sources"] == 12
+    assert os.path.getmtime(files[0]) == before[0]
 
 
 def test_each_recipe_adds_its_flags_to_the_training_command(monkeypatch, tmp_path):

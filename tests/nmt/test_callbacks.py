@@ -89,3 +89,86 @@ def test_time_budget_counts_training_time_only(monkeypatch):
     budget.on_test_end()
     assert not batch_at(85.0)
     assert batch_at(91.0)
+
+
+class _Clock:
+    """A training clock for `TimeBudget`: each batch takes `seconds_per_batch` seconds."""
+
+    def __init__(self, monkeypatch, seconds_per_batch=0.5):
+        import types
+
+        import nmt.callbacks
+
+        self.now, self.seconds_per_batch = 0.0, seconds_per_batch
+        monkeypatch.setattr(nmt.callbacks, "time",
+                            types.SimpleNamespace(perf_counter=lambda: self.now))
+
+    def batches(self, budget, count):
+        for _ in range(count):
+            self.now += self.seconds_per_batch
+            budget.on_train_batch_end(0)
+
+
+def _planned_budget(first_step=100, **arguments):
+    import types
+
+    from models.budget_cooldown import BudgetCooldown
+    from nmt.callbacks import TimeBudget
+
+    schedule = BudgetCooldown(1e-3, planned_steps=1000, cooldown=0.2)
+    budget = TimeBudget(minutes=1, schedule=schedule, warm_steps=2, every=4, **arguments)
+    budget.set_model(types.SimpleNamespace(
+        stop_training=False, optimizer=types.SimpleNamespace(iterations=first_step)))
+    budget.on_train_begin()
+    return budget, schedule
+
+
+def test_the_budget_plans_the_cooldown_for_the_step_at_which_its_time_runs_out(monkeypatch):
+    clock = _Clock(monkeypatch)
+    budget, schedule = _planned_budget()
+    clock.batches(budget, 5)
+    assert schedule.planned_steps == 1000  # measured from batch 2 on, estimated every 4
+    clock.batches(budget, 1)
+    # 4 batches in 2 s since the mark: 2 steps/s; 57 s left at step 106.
+    assert schedule.planned_steps == 106 + 2 * 57
+    budget.on_test_begin()
+    clock.now += 20.0  # validation is neither training speed nor budget
+    budget.on_test_end()
+    clock.batches(budget, 4)
+    assert schedule.planned_steps == 110 + 2 * 55
+    logs = {}
+    budget.on_epoch_end(0, logs)
+    assert logs["planned_steps"] == 220
+    assert logs["learning_rate"] == pytest.approx(float(schedule(100)))
+
+
+def test_a_resumed_budget_counts_its_spent_epochs_and_the_plan_stops_at_the_last_epoch(
+        monkeypatch):
+    clock = _Clock(monkeypatch)
+    budget, schedule = _planned_budget(spent_seconds=30.0)
+    clock.batches(budget, 6)
+    assert budget.remaining_seconds == pytest.approx(27.0)
+    assert schedule.planned_steps == 106 + 2 * 27
+    budget, schedule = _planned_budget(max_steps=150)
+    clock.batches(budget, 6)
+    assert schedule.planned_steps == 150  # the epochs end before the budget
+    clock.batches(budget, 113)
+    assert not budget.model.stop_training
+    clock.batches(budget, 1)
+    assert budget.model.stop_training  # 120 batches, 60 s of training: the minute is up
+
+
+def test_several_workers_plan_and_stop_as_the_chief_says(monkeypatch):
+    clock = _Clock(monkeypatch)
+    said = []
+
+    def agree(values):
+        said.append(values)
+        return [1.0, 500.0] if len(said) == 3 else [0.0, 0.0]  # the chief's decisions
+
+    budget, schedule = _planned_budget(agree=agree)
+    clock.batches(budget, 2)
+    assert schedule.planned_steps == 1000 and not budget.model.stop_training
+    clock.batches(budget, 1)
+    assert schedule.planned_steps == 500 and budget.model.stop_training
+    assert said[0] == [0.0, 0.0]  # this worker's own: no stop, no estimate yet

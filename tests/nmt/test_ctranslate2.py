@@ -261,6 +261,10 @@ def test_cli_refuses_what_an_export_cannot_do_in_one_line(exported, tmp_path, ca
     assert main(["evaluate", "--run", out]) == 2
     assert capsys.readouterr().err.startswith(
         f"nmt evaluate: error: --run {out}: a CTranslate2 export; evaluate the run folder")
+    assert main(["translate", "--run", out, "--jit-compile", "Go."]) == 2
+    assert capsys.readouterr().err == (
+        f"nmt translate: error: --jit-compile: {out} is a CTranslate2 export, which decodes "
+        "with its own engine\n")
     run = os.path.join(FIXTURES, "transformer-word")
     assert main(["export", "--run", run, "--format", "ctranslate2", "--num-beams", "3",
                  "--out", str(tmp_path / "x")]) == 2

@@ -203,3 +203,25 @@ def test_a_damaged_training_state_is_named(tmp_path):
     (tmp_path / "train_state.json").write_text('{"completed": tr')
     with pytest.raises(RunError, match="train_state.json: damaged"):
         read_state(str(tmp_path))
+
+
+def test_a_killed_writers_temporary_files_are_removed_and_a_running_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # a pid that has ended
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / f".nmt-run.tmp-{gone}").write_text("cut")  # a kill during the very first write
+    check_output_folder(str(folder))  # not refused: only its own mark's temporary file is there
+    mark_run_folder(str(folder))
+    (folder / "backup").mkdir()
+    for name in (f"config.tmp-{gone}.json", f"backup/epoch-0001.tmp-{gone}.weights.h5",
+                 f"history.tmp-{os.getpid()}.csv", "notes.tmp-draft.txt"):
+        (folder / name).write_text("x")
+    removed = nmt.runs.remove_stray_temporaries(str(folder))
+    assert sorted(removed) == sorted([f".nmt-run.tmp-{gone}", f"config.tmp-{gone}.json",
+                                      os.path.join("backup", f"epoch-0001.tmp-{gone}.weights.h5")])
+    assert sorted(os.listdir(folder)) == [".nmt-run", "backup", f"history.tmp-{os.getpid()}.csv",
+                                          "notes.tmp-draft.txt"]

@@ -2,6 +2,7 @@
 WordPiece runs, checkpoint averaging kept only when it helps), and compiling a model with the
 configured recipe."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -16,16 +17,18 @@ from tests.conftest import tiny_run_config, tiny_word_tokenizers
 
 
 @pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
-def test_same_seed_gives_same_vocabulary_and_weights(synthetic_corpus, tmp_path):
-    first = train(tiny_run_config(synthetic_corpus), str(tmp_path / "a"), verbose=0)
-    second = train(tiny_run_config(synthetic_corpus), str(tmp_path / "b"), verbose=0)
+def test_same_seed_gives_same_vocabulary_and_weights(killed_runs, tmp_path):
+    config, _, folders = killed_runs  # its whole run is the first of the two
+    first = os.path.join(os.path.dirname(folders[0]), "run")
+    second = train(config, str(tmp_path / "b"), verbose=0)
     for name in ("english_vocab.txt", "spanish_vocab.txt"):
-        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
-    for w1, w2 in zip(first.model.get_weights(), second.model.get_weights()):
+        assert open(os.path.join(first, name)).read() == (tmp_path / "b" / name).read_text()
+    first_weights = Translator.load(first).model.get_weights()
+    for w1, w2 in zip(first_weights, second.model.get_weights()):
         np.testing.assert_array_equal(w1, w2)
-    other = train(tiny_run_config(synthetic_corpus, seed=7), str(tmp_path / "c"), verbose=0)
+    other = train(dataclasses.replace(config, seed=7), str(tmp_path / "c"), verbose=0)
     assert not all(np.array_equal(w1, w2) for w1, w2 in
-                   zip(first.model.get_weights(), other.model.get_weights()))
+                   zip(first_weights, other.model.get_weights()))
 
 
 def test_resume_refuses_other_settings_and_finished_runs(synthetic_corpus, tmp_path):
@@ -119,26 +122,6 @@ def test_a_cosine_run_can_be_compiled_for_evaluation_without_its_length():
 # Crash safety: a failure injected at each write point of a run, then the same call again.
 
 
-class _Crash(Exception):
-    """Stands for a kill: raised in place of one rename, so that write never completes."""
-
-
-def _write_points(monkeypatch, config, out):
-    """The files a whole run writes, in order (each write ends in `nmt.runs._commit`)."""
-    import nmt.runs
-
-    names, commit = [], nmt.runs._commit
-
-    def record(temporary, path):
-        names.append(os.path.basename(path))
-        commit(temporary, path)
-
-    monkeypatch.setattr(nmt.runs, "_commit", record)
-    train(config, out, verbose=0)
-    monkeypatch.setattr(nmt.runs, "_commit", commit)
-    return names
-
-
 def _crash_config(corpus, **overrides):
     """A run of 2 epochs of 2 tiny steps, averaging its last two epochs."""
     values = dict(epochs=2, average_last=2, steps_per_epoch=2, embed_dim=8, dense_dim=8,
@@ -156,37 +139,59 @@ WRITE_POINTS = [".nmt-run", "english_vocab.txt", "spanish_vocab.txt", "config.js
                                             "train_state.json"]
 
 
-def test_a_run_writes_its_files_through_these_write_points_in_this_order(
-        synthetic_corpus, tmp_path, monkeypatch):
-    points = _write_points(monkeypatch, _crash_config(synthetic_corpus),
-                           str(tmp_path / "reference"))
-    assert points == WRITE_POINTS
+@pytest.fixture(scope="module")
+def killed_runs(tmp_path_factory):
+    """(config, names, {n: folder}): the files one whole run of `_crash_config` writes, in order
+    (each write ends in `nmt.runs._commit`), and for the n-th write a copy of the run folder as a
+    kill just before its rename leaves it: the n-1 writes before it in place, its temporary file
+    written beside its place (named by the killed process' pid), nothing after it."""
+    import shutil
+    import subprocess
+    import sys
+
+    import nmt.runs
+    from data.corpus import write_pairs
+    from tests.conftest import synthetic_pairs
+
+    root = tmp_path_factory.mktemp("killed")
+    write_pairs(synthetic_pairs(), root / "pairs.tsv")
+    config = _crash_config(str(root / "pairs.tsv"))
+    out, commit, names, folders = root / "run", nmt.runs._commit, [], {}
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # a pid that has ended
+
+    def copy_then_commit(temporary, path):
+        folder = folders[len(names)] = str(root / f"killed-at-{len(names)}")
+        shutil.copytree(out, folder)  # the temporary file too, named by a process that has gone
+        killed = os.path.join(folder, os.path.relpath(temporary, out))
+        os.rename(killed, killed.replace(f".tmp-{os.getpid()}", f".tmp-{gone}"))
+        names.append(os.path.basename(path))
+        commit(temporary, path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nmt.runs, "_commit", copy_then_commit)
+        train(config, str(out), verbose=0)
+    return config, names, folders
 
 
-@pytest.mark.slow  # two tiny trainings per write point (one test each, spread over workers)
+def test_a_run_writes_its_files_through_these_write_points_in_this_order(killed_runs):
+    _, names, _ = killed_runs
+    assert names == WRITE_POINTS
+
+
+@pytest.mark.slow  # a tiny training per write point (the module's killed runs: one worker)
 @pytest.mark.parametrize("crash_at, name", list(enumerate(WRITE_POINTS)))
 def test_a_crash_at_any_write_point_then_the_same_command_finishes_the_run(
-        crash_at, name, synthetic_corpus, tmp_path, monkeypatch):
+        crash_at, name, killed_runs):
     import csv
 
     import nmt.runs
 
-    config = _crash_config(synthetic_corpus)
-    commit = nmt.runs._commit
-    out = str(tmp_path / f"crash-{crash_at}")
-    calls = []
-
-    def crashing(temporary, path):
-        calls.append(path)
-        if len(calls) == crash_at + 1:
-            assert os.path.basename(path) == name  # the write point this test is about
-            raise _Crash(path)
-        commit(temporary, path)
-
-    monkeypatch.setattr(nmt.runs, "_commit", crashing)
-    with pytest.raises(_Crash):
-        train(config, out, verbose=0)
-    monkeypatch.setattr(nmt.runs, "_commit", commit)
+    config, names, folders = killed_runs
+    assert names[crash_at] == name  # the write point this test is about
+    out = folders[crash_at]
+    assert any(".tmp-" in f for _, _, files in os.walk(out) for f in files)  # killed mid-write
     train(config, out, verbose=0)  # the same command again
     with open(os.path.join(out, "history.csv")) as f:
         epochs = [row["epoch"] for row in csv.DictReader(f)]
@@ -194,108 +199,8 @@ def test_a_crash_at_any_write_point_then_the_same_command_finishes_the_run(
     state = nmt.runs.read_state(out)
     assert state["completed"] and state["epochs_run"] == 2, (crash_at, name)
     assert not os.path.exists(os.path.join(out, "backup")), (crash_at, name)
-    assert not [f for f in os.listdir(out) if ".tmp-" in f], (crash_at, name)
+    assert not [f for _, _, files in os.walk(out) for f in files if ".tmp-" in f], (crash_at, name)
     assert len(Translator.load(out).translate(["red cat"])) == 1
-
-
-def test_a_nan_loss_keeps_the_last_good_epoch_and_says_so(synthetic_corpus, tmp_path,
-                                                          monkeypatch):
-    import keras
-
-    import nmt.runs
-
-    out = str(tmp_path / "run")
-    config = tiny_run_config(synthetic_corpus, epochs=3)
-
-    class NaNInSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:  # a weight becomes NaN, so does the loss: TerminateOnNaN stops
-                variable = self.model.trainable_variables[0]
-                variable.assign(np.full(variable.shape, np.nan, variable.dtype))
-
-    fit = keras.Model.fit
-
-    def fit_with_nan(self, *args, callbacks=(), **kwargs):
-        return fit(self, *args, callbacks=[NaNInSecondEpoch(), *callbacks], **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", fit_with_nan)
-    with pytest.raises(RunError, match="NaN in epoch 2; training stopped and the model of "
-                                       "epoch 1 was saved"):
-        train(config, out, verbose=0)
-    state = nmt.runs.read_state(out)
-    assert state["completed"] and state["epochs_run"] == 1 and "NaN" in state["stopped"]
-    assert len(Translator.load(out).translate(["red cat"])) == 1
-
-
-def test_a_nan_validation_loss_counts_as_a_failed_epoch(synthetic_corpus, tmp_path, monkeypatch):
-    import keras
-
-    import nmt.runs
-
-    class NaNValidation(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                logs["val_loss"] = float("nan")
-
-    fit = keras.Model.fit
-
-    def fit_with_nan(self, *args, callbacks=(), **kwargs):
-        return fit(self, *args, callbacks=[NaNValidation(), *callbacks], **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", fit_with_nan)
-    out = str(tmp_path / "run")
-    with pytest.raises(RunError, match="NaN in epoch 2; .* model of epoch 1 was saved"):
-        train(tiny_run_config(synthetic_corpus, epochs=3), out, verbose=0)
-    state = nmt.runs.read_state(out)  # valid JSON: no NaN recorded
-    assert state["epochs_run"] == 1 and all(np.isfinite(v) for v in
-                                            state["final_metrics"].values())
-
-
-def test_training_into_a_folder_of_the_users_files_is_refused_and_deletes_nothing(
-        synthetic_corpus, tmp_path):
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "config.json").write_text("{}")
-    (mine / "notes.txt").write_text("keep me")
-    for overwrite in (False, True):
-        with pytest.raises(RunError, match="not empty and not a run folder"):
-            train(tiny_run_config(synthetic_corpus), str(mine), overwrite=overwrite, verbose=0)
-    assert sorted(os.listdir(mine)) == ["config.json", "notes.txt"]
-
-
-@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
-def test_overwrite_empties_a_run_folder_and_trains_again(synthetic_corpus, tmp_path):
-    out = tmp_path / "run"
-    train(tiny_run_config(synthetic_corpus), str(out), verbose=0)
-    (out / "eval_test.json").write_text("{}")
-    train(tiny_run_config(synthetic_corpus), str(out), overwrite=True, verbose=0)
-    assert not (out / "eval_test.json").exists() and (out / "model.keras").is_file()
-
-
-def test_a_corpus_too_small_for_held_out_splits_is_refused_with_the_minimum(tmp_path):
-    from data.corpus import CorpusError, write_pairs
-
-    path = tmp_path / "three.tsv"
-    write_pairs([("Go.", "Ve."), ("Hi.", "Hola."), ("Run!", "¡Corre!")], path)
-    with pytest.raises(CorpusError, match="too small: its val, test split is empty .* at least 7 "
-                                          "English sentences"):
-        train(tiny_run_config(str(path)), str(tmp_path / "run"), verbose=0)
-    assert not os.path.exists(tmp_path / "run" / "config.json")
-
-
-def test_a_resume_on_a_corpus_that_splits_differently_is_refused(synthetic_corpus, tmp_path):
-    from data.corpus import read_corpus, write_pairs
-
-    out = str(tmp_path / "run")
-    train(tiny_run_config(synthetic_corpus, epochs=2), out, verbose=0)
-    os.remove(os.path.join(out, "model.keras"))
-    state = os.path.join(out, "train_state.json")
-    with open(state, "w") as f:
-        f.write('{"completed": false, "split_sha256": "something else"}')
-    other = tmp_path / "other.tsv"
-    write_pairs(read_corpus(synthetic_corpus).pairs[:300], other)
-    with pytest.raises(RunError, match="another split"):
-        train(tiny_run_config(str(other), epochs=2), out, verbose=0)
 
 
 # Damage: one file of an interrupted (or finished) run cut short or overwritten with noise, then
@@ -475,3 +380,94 @@ def test_a_damaged_finished_run_is_refused_in_one_line_naming_the_file(
         train(config, out, verbose=0)
     assert "\n" not in str(raised.value)
     assert _history_epochs(out) == ["0", "1", "2"]  # nothing was changed
+
+
+# A time budget plans the end of the learning rate. The clock of nmt.callbacks is one second a
+# batch, so the plan is exact: 4 epochs of 15 steps allow 60, the budget of 45 s allows 45.
+BUDGET_EPOCHS = dict(epochs=4, steps_per_epoch=15, budget_minutes=0.75, budget_cooldown=0.2,
+                     embed_dim=8, dense_dim=8, rnn_units=8, fused_optimizer=False)
+# Per epoch: its steps; the plan at its end (the epochs' 60 until the speed is measured, from
+# batch 10 to batch 30: 20 steps in 20 s, then 15 s left at step 30: 45); the learning rate (the
+# base until the cooldown, the last 9 of the 45 steps, then 0 at step 45, where the time is up).
+BUDGET_HISTORY = {"epoch_steps": [15, 15, 15], "planned_steps": [60, 45, 45],
+                  "learning_rate": [1e-3, 1e-3, 0.0]}
+
+
+def _a_second_a_batch(monkeypatch):
+    """Training time, as the budget and the epoch timer measure it, is one second a batch."""
+    import types
+
+    import nmt.callbacks
+
+    clock = [0.0]
+    monkeypatch.setattr(nmt.callbacks, "time",
+                        types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    on_batch_end = nmt.callbacks.EpochTimer.on_train_batch_end
+
+    def a_second(self, batch, logs=None):
+        clock[0] += 1.0
+        on_batch_end(self, batch, logs)
+
+    monkeypatch.setattr(nmt.callbacks.EpochTimer, "on_train_batch_end", a_second)
+
+
+def _assert_planned_history(folder):
+    from nmt.runs import read_history
+
+    rows = read_history(folder)
+    for name, expected in BUDGET_HISTORY.items():
+        assert [row[name] for row in rows] == pytest.approx(expected, abs=1e-7), name
+
+
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
+@pytest.mark.parametrize("model", ["rnn", "gru"])  # the Transformer: the resume tests below
+def test_a_budget_run_ends_its_learning_rate_at_zero_when_its_time_is_up(
+        model, synthetic_corpus, tmp_path, monkeypatch):
+    _a_second_a_batch(monkeypatch)
+    config = resolve_config(model, "tiny", corpus=synthetic_corpus, **BUDGET_EPOCHS)
+    train(config, str(tmp_path / model), verbose=0)
+    _assert_planned_history(str(tmp_path / model))
+
+
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
+def test_a_resumed_budget_run_keeps_its_plan_and_the_time_its_epochs_spent(
+        synthetic_corpus, tmp_path, monkeypatch):
+    """A kill after epoch 2 (the third epoch's backup not yet written): the same command goes on
+    with 15 s of its 45 and the plan of step 45. A kill after the budget ran out (the final
+    weights not yet written): it trains no more. Either way the history is the uninterrupted
+    run's. (The folders a kill leaves are copied as one training writes them.)"""
+    import shutil
+
+    import nmt.callbacks
+    import nmt.runs
+
+    _a_second_a_batch(monkeypatch)
+    config = tiny_run_config(synthetic_corpus, **BUDGET_EPOCHS)
+    out, commit, killed = str(tmp_path / "run"), nmt.runs._commit, {}
+
+    def copy_before(temporary, path):
+        name = os.path.basename(path)
+        if name in ("epoch-0003.weights.h5", "final.weights.h5"):
+            killed[name] = str(tmp_path / name)
+            shutil.copytree(out, killed[name], ignore=shutil.ignore_patterns("*.tmp-*"))
+        commit(temporary, path)
+
+    monkeypatch.setattr(nmt.runs, "_commit", copy_before)
+    train(config, out, verbose=0)
+    monkeypatch.setattr(nmt.runs, "_commit", commit)
+    _assert_planned_history(out)
+    on_train_begin = nmt.callbacks.TimeBudget.on_train_begin
+    for name, resumed_with in (("epoch-0003.weights.h5", [(45, 30.0, 30)]),
+                               ("final.weights.h5", [])):
+        resumed = []
+
+        def seen(budget, logs=None):
+            on_train_begin(budget, logs)
+            resumed.append((budget.schedule.planned_steps, budget.spent_seconds,
+                            budget._first_step))
+
+        monkeypatch.setattr(nmt.callbacks.TimeBudget, "on_train_begin", seen)
+        train(config, killed[name], verbose=0)
+        assert resumed == resumed_with, name
+        _assert_planned_history(killed[name])
+        assert nmt.runs.read_state(killed[name])["completed"], name
