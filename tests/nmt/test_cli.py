@@ -338,12 +338,16 @@ def test_translate_at_a_terminal_translates_each_typed_line_until_ctrl_d():
     def start():
         """`nmt translate` at a terminal of its own, as a shell in a terminal window starts it:
         a new session whose controlling terminal is the pseudo-terminal (its stdin and stderr;
-        stdout is a pipe, read here). Started in the test's session instead, under pytest-xdist
-        it stopped reading its terminal after the last translation in 4 of 5 full runs."""
+        stdout is a pipe, read here), with SIGINT at its default."""
         terminal, child_side = pty.openpty()
         command = [sys.executable, "-m", "nmt", "translate", "--run", RUN]
-        take_the_terminal = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0)"
-                             f"; os.execv(sys.executable, {command!r})")
+        # A shell starts a foreground command with Ctrl-C's signal at its default; under the full
+        # suite this test's process had SIGINT ignored, which a child inherits (Python then
+        # installs no KeyboardInterrupt handler, and Ctrl-C did nothing for 180 s).
+        take_the_terminal = ("import fcntl, os, signal, sys, termios; "
+                             "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                             "fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                             f"os.execv(sys.executable, {command!r})")
         process = subprocess.Popen(
             [sys.executable, "-c", take_the_terminal], cwd=root,
             env=_without_tensorflow_settings(), stdin=child_side, stdout=subprocess.PIPE,
