@@ -70,6 +70,8 @@ def run_nmt(arguments):
 
 def train_and_score(folder, budget, extra, sources, quick):
     """Train the run in `folder` (unless it is whole already) and evaluate it; one row."""
+    from nmt.runs import write_text
+
     preset = QUICK if quick else ["--preset", PRESET]
     if not os.path.isfile(os.path.join(folder, "model.keras")):
         run_nmt(["train", "--model", MODEL, *preset, "--budget-minutes", f"{budget:g}",
@@ -84,8 +86,7 @@ def train_and_score(folder, budget, extra, sources, quick):
                      "--json", report_path])
             report = _report(report_path)
             report["evaluate_seconds"] = round(time.perf_counter() - started, 1)
-            with open(report_path, "w", encoding="utf-8") as f:
-                json.dump(report, f, indent=1)
+            write_text(report_path, json.dumps(report, indent=1))  # temporary name, then renamed
         row[f"bleu_{name}"] = report["bleu"]
         row[f"{name}_sentences_per_s"] = report["decode_sentences_per_s"]
         row[f"{name}_evaluate_seconds"] = report.get("evaluate_seconds")
