@@ -44,6 +44,8 @@ MODELS = {  # name: (model, preset)
     "small_transformer": ("transformer", "book-small"),
     "small_rnn": ("rnn", "book-small"),
     "book_gru": ("gru", "book"),
+    # `make demo`'s model: WordPiece (8,000 per language, 24 pieces), label smoothing, float32.
+    "demo_transformer": ("transformer", "small"),
 }
 # Variant: config overrides on top of this project's defaults ("book" replaces them).
 VARIANTS = {
@@ -59,7 +61,11 @@ VARIANTS = {
     # Batches of similar lengths holding about as many real target tokens as the book's.
     "tokens": dict(batching="bucket", max_tokens=576),
     "xla": dict(jit_compile="on"),
+    "batch128": dict(batch_size=128),  # twice the sentences per step, the same learning rate
 }
+# Variants of the process's threads rather than of the config: (inter-op, intra-op) thread pool
+# sizes, 0 = TensorFlow's choice (both = the number of cores).
+THREADS = {"inter1": (1, 0), "intra1": (0, 1), "inter1_intra1": (1, 1)}
 
 
 def matmul_peak(dtype, n=2048, repeats=10):
@@ -101,16 +107,34 @@ def forward_flops(config, batch, src_len, tgt_len, output_tokens=None):
     return flops + 2 * rows * u * v
 
 
-def prepare(data_dir, vocab_size=15000, sequence_length=20):
-    """Split, vocabularies and vectorized ids, once, shared by every worker."""
+def data_config(name):
+    """The tokenizer settings model `name` trains on: the demo's own (WordPiece), else the
+    book's words (15,000, 20 tokens), which every other preset here shares."""
+    from nmt.config import resolve_config
+
+    if name == "demo_transformer":
+        return resolve_config(*MODELS[name])
+    return resolve_config("transformer", "book", vocab_size=15000, sequence_length=20)
+
+
+def data_file(data_dir, name):
+    config = data_config(name)
+    return os.path.join(data_dir, f"ids-{config.tokenizer}-{config.vocab_size}-"
+                                  f"{config.sequence_length}.npz")
+
+
+def prepare(data_dir, name):
+    """Split, vocabularies and vectorized ids for model `name`, once per kind of data, shared
+    by every worker."""
     import numpy as np
 
-    from nmt.config import resolve_config
     from nmt.training import prepare_splits
     from nmt.translator import make_tokenizers
 
-    config = resolve_config("transformer", "book", vocab_size=vocab_size,
-                            sequence_length=sequence_length)
+    path = data_file(data_dir, name)
+    if os.path.exists(path):
+        return
+    config = data_config(name)
     splits = prepare_splits(config)
     english, spanish = make_tokenizers(config, splits.train)
     def vectorize(pairs):
@@ -119,7 +143,7 @@ def prepare(data_dir, vocab_size=15000, sequence_length=20):
 
     train_src, train_tgt = vectorize(splits.train)
     val_src, val_tgt = vectorize(splits.val[:2000])
-    np.savez(os.path.join(data_dir, "ids.npz"), train_src=train_src, train_tgt=train_tgt,
+    np.savez(path, train_src=train_src, train_tgt=train_tgt,
              val_src=val_src, val_tgt=val_tgt,
              vocab=np.array([english.vocab_size, spanish.vocab_size]))
 
@@ -130,6 +154,14 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     With `target_tokens` > 0 (the real target tokens the book-style run saw), training goes on
     past `steps` until as many tokens were seen, so validation accuracies compare at equal data.
     """
+    import tensorflow as tf
+
+    parts = variant.split("+")  # e.g. "trim+bf16": both sets of overrides
+    for part in parts:  # thread pools are set before TensorFlow runs its first op
+        if part in THREADS:
+            inter, intra = THREADS[part]
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
     import keras
     import numpy as np
 
@@ -141,15 +173,15 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     from nmt.training import compile_model
     from nmt.translator import build_model
 
-    ids = np.load(os.path.join(data_dir, "ids.npz"))
+    ids = np.load(data_file(data_dir, name))
     src_vocab, tgt_vocab = (int(x) for x in ids["vocab"])
     model_name, preset = MODELS[name]
     overrides = dict(batch_size=64)
     if variant == "book":
         overrides = dict(batching="fixed", batch_size=64, precision="float32", jit_compile="off",
                          select_tokens=False, fused_optimizer=False)
-    for part in variant.split("+"):  # e.g. "trim+bf16": both sets of overrides
-        overrides.update(VARIANTS[part])
+    for part in parts:
+        overrides.update(VARIANTS.get(part, {}))
     config = resolve_config(model_name, preset, **overrides)
     config.precision = resolve_precision(config.precision)
     keras.utils.set_random_seed(seed)
@@ -236,6 +268,10 @@ def main():
                              "run saw (so validation accuracies compare at equal data)")
     parser.add_argument("--seed", type=int, default=1337,
                         help="initial weights, shuffling and dropout (the same for every variant)")
+    parser.add_argument("--isa", choices=["avx2", "avx512_core", "avx512_core_bf16"],
+                        help="limit oneDNN (TensorFlow's matmul and convolution kernels) to this "
+                             "instruction set in every process of the run (ONEDNN_MAX_CPU_ISA): "
+                             "avx2 measures how an AVX2-only CPU's kernels run, on this one")
     parser.add_argument("--worker", nargs=4, metavar=("DATA", "MODEL", "VARIANT", "TOKENS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,17 +285,24 @@ def main():
     variants = ["book", "default"] + [v for v in asked if v not in ("book", "default")]
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
-    if any(part not in VARIANTS for v in asked for part in v.split("+")):
-        parser.error(f"unknown variants in {asked}; choose from {list(VARIANTS)}")
+    if any(part not in VARIANTS and part not in THREADS for v in asked for part in v.split("+")):
+        parser.error(f"unknown variants in {asked}; choose from {list(VARIANTS) + list(THREADS)}")
+    if args.isa:  # oneDNN's kernels (TensorFlow's matmuls) limited to this instruction set
+        os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()
     import tensorflow as tf
+
+    from nmt.hardware import cpu_description
+
+    print("CPU: " + cpu_description() + (f"; oneDNN limited to {args.isa.upper()} (ONEDNN_MAX_CPU_ISA)"
+                               if args.isa else ""))
 
     peaks = {"fp32": matmul_peak(tf.float32), "bf16": matmul_peak(tf.bfloat16)}
     print(f"matmul peak (2048x2048): fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s")
     results = {}
     with tempfile.TemporaryDirectory() as data_dir:
-        prepare(data_dir)
         for name in names:
+            prepare(data_dir, name)
             results[name] = {}
             for variant in variants:
                 target = results[name]["book"]["tokens_seen"] \
@@ -281,17 +324,19 @@ def main():
                       flush=True)
 
     summary = {}
-    print(f"\n{'model':18s} {'variant':13s} {'tokens/s':>9s} {'vs book':>8s} {'GFLOP/s':>8s} "
-          f"{'% peak':>7s} {'val acc':>8s} {'peak MB':>8s}")
+    print(f"\n{'model':18s} {'variant':13s} {'tokens/s':>9s} {'vs book':>8s} {'vs default':>11s} "
+          f"{'GFLOP/s':>8s} {'% peak':>7s} {'val acc':>8s} {'peak MB':>8s}")
     for name, by_variant in results.items():
         book = by_variant["book"]["tokens_per_s"]
         for variant, r in by_variant.items():
             peak = peaks["bf16" if r["precision"] == "mixed_bfloat16" else "fp32"]
             r["speedup"] = r["tokens_per_s"] / book
+            r["vs_default"] = r["tokens_per_s"] / by_variant["default"]["tokens_per_s"]
             r["percent_of_matmul_peak"] = 100 * r["gflops_per_s"] / peak
             print(f"{name:18s} {variant:13s} {r['tokens_per_s']:9.0f} {r['speedup']:7.2f}x "
-                  f"{r['gflops_per_s']:8.1f} {r['percent_of_matmul_peak']:6.1f}% "
-                  f"{r['val_accuracy']:8.4f} {r['peak_memory_mb']:8.0f}")
+                  f"{r['vs_default']:10.2f}x {r['gflops_per_s']:8.1f} "
+                  f"{r['percent_of_matmul_peak']:6.1f}% {r['val_accuracy']:8.4f} "
+                  f"{r['peak_memory_mb']:8.0f}")
         default = by_variant["default"]
         summary[name] = {
             "book_style_tokens_per_s": round(book, 1),
@@ -308,7 +353,7 @@ def main():
             "variants": {v: {k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}
                          for v, r in by_variant.items()},
         }
-    print(json.dumps(summary))
+    print(json.dumps({"cpu": cpu_description(), "onednn_max_cpu_isa": args.isa, **summary}))
 
 
 if __name__ == "__main__":

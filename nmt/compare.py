@@ -23,10 +23,10 @@ import numpy as np
 
 from data.corpus import group_references
 from models.registry import MODEL_CHOICES, MODELS, parameter_parts
-from nmt.config import resolve_config
+from nmt.config import resolve_config, resume_differences
 from nmt.evaluation import evaluate_translator, held_out_pairs
 from nmt.plotting import plot_attention
-from nmt.runs import RunError, read_history, read_state, write_text
+from nmt.runs import RunError, load_config, read_history, read_state, write_text
 from nmt.scoring import LENGTH_BUCKETS, bucket_name
 from nmt.training import train
 from nmt.translator import Translator
@@ -312,8 +312,8 @@ def train_and_compare(models, preset, budget_minutes, out, corpus=None, epochs=N
                       overrides=None, limit=0, num_beams=4, verbose=True):
     """Train each model (same preset, data and training-time budget or epochs), then compare.
 
-    Runs go to `out/runs/<model>`; an existing finished run there is reused, an interrupted one
-    resumes.
+    Runs go to `out/runs/<model>`; an existing finished run there is reused when it was trained
+    with the same settings (else RunError), an interrupted one resumes.
     """
     runs = []
     configs = comparison_configs(models, preset, budget_minutes, corpus=corpus, epochs=epochs,
@@ -321,7 +321,12 @@ def train_and_compare(models, preset, budget_minutes, out, corpus=None, epochs=N
     for model, config in configs.items():
         run = os.path.join(out, "runs", model)
         state = read_state(run) or {}
-        if not state.get("completed"):
+        if state.get("completed"):
+            changed = resume_differences(load_config(run), config, finished=True)
+            if changed:
+                raise RunError(f"{run}: a finished run with other settings ({', '.join(changed)}) "
+                               "is there; remove it, or compare into another folder")
+        else:
             train(config, run, verbose=2 if verbose else 0)
         runs.append(run)
     return compare_runs(runs, out, corpus=corpus, limit=limit, num_beams=num_beams,

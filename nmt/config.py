@@ -581,11 +581,14 @@ def resolve_config(model, preset, **overrides):
     return Config.from_dict(values).validate()
 
 
-def resume_differences(saved, config):
+def resume_differences(saved, config, finished=False):
     """The fields that differ between a saved run's config and `config` and that a resume must
-    keep: everything in the model, data and training groups except the resumable fields."""
+    keep: everything in the model, data and training groups except the resumable fields (and
+    those too when `finished`: a finished run stands in for `config`'s only if it was trained
+    with all of its settings)."""
     return sorted(field.name for field in declared_fields()
-                  if field.metadata["group"] != "runtime" and not field.metadata["resumable"]
+                  if field.metadata["group"] != "runtime"
+                  and (finished or not field.metadata["resumable"])
                   and getattr(saved, field.name) != getattr(config, field.name))
 
 

@@ -28,15 +28,20 @@ BUDGET_MINUTES, CI_LIMIT_MINUTES = 15, 90
 
 # Running over both cores (pytest-xdist, `make test`: -n 2 --dist loadgroup).
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
     """Tests that use a module-scoped fixture of their module (a run trained once for the
     module, a server, a browser) are one xdist group, so the fixture is built once, on one
     worker; every other test goes to whichever worker is free.
 
     The modules that hold slow tests (processes, trainings, lessons) come first, each module's
     tests kept together and in their order (a module fixture is built once): the workers take
-    the long work first and even out their ends with the short tests."""
+    the long work first and even out their ends with the short tests.
+
+    After the other hooks (pytest-xdist's marks each grouped test with a `@group` suffix on its
+    node id, in each worker under --dist loadgroup), the run stops if a grouped test has none:
+    with pytest 9.2.0 and pytest-xdist 3.8.0 the suffix is silently lost (pytest-xdist issue
+    #1386), and each module fixture is then built on both workers, some several times."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         for defs in (info.name2fixturedefs.values() if info else ()):
@@ -45,6 +50,15 @@ def pytest_collection_modifyitems(items):
                 break
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # stable
+    yield
+    if hasattr(config, "workerinput") and config.getvalue("loadgroup"):
+        lost = [item.nodeid for item in items
+                if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if lost:
+            raise pytest.UsageError(
+                f"pytest-xdist did not group {len(lost)} tests (the first: {lost[0]}): its "
+                "--dist loadgroup does not work with this pytest; install the versions that "
+                "requirements.txt pins")
 
 
 def pytest_sessionstart(session):

@@ -6,6 +6,7 @@ the lessons that train read the real corpus through $SPA_ENG_PATH (skipped when 
 """
 
 import json
+import shutil
 
 import pytest
 
@@ -36,8 +37,15 @@ def assert_no_winner_when_too_little_training(stdout, verdict):
         assert "the best is" not in stdout and "is ahead" not in stdout
 
 
-def test_rnn_or_transformer_lesson_prints_the_computed_conclusions(tmp_path, corpus_path):
-    stdout = run_chapter("12_rnn_or_transformer", tmp_path, corpus_path)
+@pytest.fixture(scope="module")
+def lesson_12(tmp_path_factory, corpus_path):
+    """(stdout, out folder) of lesson 12 in quick mode, run once for the module."""
+    out = tmp_path_factory.mktemp("lesson_12")
+    return run_chapter("12_rnn_or_transformer", out, corpus_path), out
+
+
+def test_rnn_or_transformer_lesson_prints_the_computed_conclusions(lesson_12):
+    stdout, tmp_path = lesson_12
     assert_sections_and_figures(
         stdout, tmp_path,
         ["Step time and memory versus sequence length", "BLEU by source length", "Figures"],
@@ -71,7 +79,12 @@ def test_rnn_or_transformer_lesson_prints_the_computed_conclusions(tmp_path, cor
     assert "quick mode: tiny models trained for seconds" in stdout
 
 
-def test_compare_lesson_prints_only_conclusions_its_report_supports(tmp_path, corpus_path):
+def test_compare_lesson_prints_only_conclusions_its_report_supports(tmp_path, corpus_path,
+                                                                    lesson_12):
+    # Quick mode trains the same three tiny models as lesson 12 (train_and_compare reuses a
+    # finished run only when its settings are the ones it would train: else the lesson fails),
+    # so lesson 13 starts from lesson 12's runs and compares them itself.
+    shutil.copytree(lesson_12[1] / "12_compare" / "runs", tmp_path / "13_compare" / "runs")
     stdout = run_chapter("13_rnn_vs_transformer", tmp_path, corpus_path)
     assert_sections_and_figures(
         stdout, tmp_path / "13_compare",

@@ -4,6 +4,7 @@ bugs say so (exit 1), also from a new process."""
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 
@@ -12,6 +13,7 @@ import nmt.compare
 from data.corpus import CorpusError
 from nmt.cli import build_parser, main, train_config
 from nmt.config import declared_fields, flag
+from nmt.runs import RunError
 from nmt.translator import Translator
 from tests.conftest import ROOT, run_nmt
 
@@ -62,6 +64,31 @@ def test_compare_print_config_prints_what_compare_train_would_train(capsys, tmp_
     capsys.readouterr()
     assert main(["compare", "--runs", "a", "--print-config", "--out", str(tmp_path)]) == 2
     assert "--print-config is for --train" in capsys.readouterr().err
+
+
+def test_compare_train_reuses_a_finished_run_only_if_it_has_the_same_settings(
+        capsys, tmp_path, monkeypatch):
+    import shutil
+
+    from nmt.config import resolve_config
+    from nmt.runs import load_config
+
+    run = tmp_path / "runs" / "transformer"
+    shutil.copytree(os.path.join(SAVED_RUNS, "transformer-wordpiece"), run)
+    saved = load_config(str(run))
+    preset = resolve_config("transformer", saved.preset)
+    overrides = {name: value for name, value in dataclasses.asdict(saved).items()
+                 if value != getattr(preset, name) and name not in ("epochs", "corpus")}
+    monkeypatch.setattr(nmt.compare, "train", lambda *args, **kwargs: pytest.fail("trained"))
+    compared = []
+    monkeypatch.setattr(nmt.compare, "compare_runs", lambda runs, *a, **k: compared.append(runs))
+    nmt.compare.train_and_compare(["transformer"], saved.preset, 0, str(tmp_path),
+                                  epochs=saved.epochs, overrides=overrides)
+    assert compared == [[str(run)]]  # the same settings: reused, not trained again
+    with pytest.raises(RunError, match=re.escape(f"{run}: a finished run with other settings "
+                                                 "(epochs) is there; remove it")):
+        nmt.compare.train_and_compare(["transformer"], saved.preset, 0, str(tmp_path),
+                                      epochs=saved.epochs + 1, overrides=overrides)
 
 
 def test_flags_override_the_preset():

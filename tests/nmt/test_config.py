@@ -68,6 +68,9 @@ def test_a_resume_compares_what_is_learned_and_ignores_how_it_runs():
     assert resume_differences(saved, runtime) == []
     longer = dataclasses.replace(saved, epochs=9, budget_minutes=5.0)
     assert resume_differences(saved, longer) == []
+    # A finished run stands in for a config only if it was trained with every one of its settings.
+    assert resume_differences(saved, longer, finished=True) == ["budget_minutes", "epochs"]
+    assert resume_differences(saved, runtime, finished=True) == []
     changed = dataclasses.replace(saved, embed_dim=64, split="book", learning_rate=0.5)
     assert resume_differences(saved, changed) == ["embed_dim", "learning_rate", "split"]
 

@@ -22,6 +22,7 @@ from nmt.config import resolve_config
 from nmt.export import _tokenize, detokenize, export_saved_model, export_versioned, space_words
 from nmt.runs import RunError, write_file
 from nmt.translator import Translator
+from tests.conftest import nmt_here
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "saved_runs")
 
@@ -126,20 +127,21 @@ def test_versions_are_numbered_and_written_whole(tmp_path, monkeypatch):
         export_versioned(None, os.path.join(out, "1"))
 
 
-# Loads the export with TensorFlow and tensorflow-text only, translates the sentences of
-# argv[2] both ways, prints JSON.
+# Loads each export with TensorFlow and tensorflow-text only and translates its sentences both
+# ways; argv[1] is a JSON file of {name: [SavedModel folder, sentences]}; prints JSON.
 FRESH_PROCESS = """
 import json, sys, time
 import tensorflow as tf, tensorflow_text
-start = time.perf_counter()
-model = tf.saved_model.load(sys.argv[1])
-loaded = time.perf_counter()
-sentences = tf.constant(json.load(open(sys.argv[2], encoding="utf-8")))
-out = {name: [s.decode("utf-8") for s in getattr(model, name)(sentences)["spanish"].numpy()]
-       for name in ("translate", "translate_beam")}
-done = time.perf_counter()
+served = {}
+for name, (version, sentences) in json.load(open(sys.argv[1], encoding="utf-8")).items():
+    start = time.perf_counter()
+    model = tf.saved_model.load(version)
+    loaded = time.perf_counter()
+    out = {way: [s.decode("utf-8") for s in getattr(model, way)(tf.constant(sentences))[
+        "spanish"].numpy()] for way in ("translate", "translate_beam")}
+    served[name] = dict(out, load_s=loaded - start, translate_s=time.perf_counter() - loaded)
 project = sorted({"models", "data", "nmt", "tests"} & set(sys.modules))
-print(json.dumps(dict(out, load_s=loaded - start, translate_s=done - loaded, project=project)))
+print(json.dumps(dict(served=served, project=project)))
 """
 
 
@@ -168,40 +170,53 @@ def held_out_sentences(run, translator, corpus_path, n=200):
     return list(dict.fromkeys(e for e, _ in pairs))[:n]
 
 
-@pytest.mark.slow
 # The noise of each run: chosen so that over 100 of the 200 outputs differ.
-@pytest.mark.parametrize("name, seed, scale", [("transformer-word", 3, 1.0),
-                                               ("transformer-wordpiece", 5, 0.5),
-                                               ("rnn-wordpiece", 5, 0.5), ("gru-word", 5, 0.5)])
-def test_export_served_without_this_project_equals_nmt_translate(name, seed, scale, tmp_path,
-                                                                 corpus_path, capsys):
+SERVED_RUNS = [("transformer-word", 3, 1.0), ("transformer-wordpiece", 5, 0.5),
+               ("rnn-wordpiece", 5, 0.5), ("gru-word", 5, 0.5)]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, corpus_path):
+    """{name: (run, sentences, what the fresh process translated, export seconds, SavedModel
+    bytes)} for each of SERVED_RUNS: a noisy copy of the saved run, exported by `nmt export` in
+    process; all four SavedModels are then served by one fresh process that never imports this
+    project (its start-up, TensorFlow's, paid once)."""
+    tmp = tmp_path_factory.mktemp("served")
+    runs, jobs = {}, {}
+    for name, seed, scale in SERVED_RUNS:
+        run = str(tmp / name)
+        translator = noisy_copy(name, run, seed, scale)
+        sentences = held_out_sentences(run, translator, corpus_path)
+        out = str(tmp / f"{name}-exported")
+        start = time.perf_counter()
+        exported = nmt_here("export", "--run", run, "--out", out)
+        assert exported.returncode == 0 and "version 1 written" in exported.stdout, exported
+        version = os.path.join(out, "1")
+        size = sum(os.path.getsize(os.path.join(root, f))
+                   for root, _, files in os.walk(version) for f in files)
+        runs[name] = (run, sentences, time.perf_counter() - start, size)
+        jobs[name] = (version, sentences)
+    (tmp / "jobs.json").write_text(json.dumps(jobs), encoding="utf-8")
+    fresh = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(tmp / "jobs.json")],
+                           cwd=tmp, capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    result = json.loads(fresh.stdout.splitlines()[-1])
+    assert result["project"] == []
+    return {name: (run, sentences, result["served"][name], export_s, size)
+            for name, (run, sentences, export_s, size) in runs.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [name for name, _, _ in SERVED_RUNS])
+def test_export_served_without_this_project_equals_nmt_translate(name, served, tmp_path,
+                                                                 capsys):
     """`nmt export` and `nmt translate` run in process (their commands, not new processes);
     the SavedModel is served by a fresh process that never imports this project."""
-    run = str(tmp_path / name)
-    translator = noisy_copy(name, run, seed, scale)
-    sentences = held_out_sentences(run, translator, corpus_path)
+    run, sentences, served, export_s, size = served[name]
     assert len(sentences) == 200
     inputs = tmp_path / "sentences.txt"
     inputs.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-
-    out = str(tmp_path / "exported")
-    start = time.perf_counter()
-    assert main(["export", "--run", run, "--out", out]) == 0
-    export_s = time.perf_counter() - start
-    assert "version 1 written" in capsys.readouterr().out
-    version = os.path.join(out, "1")
-    size = sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(version) for f in files)
-
-    (tmp_path / "sentences.json").write_text(json.dumps(sentences), encoding="utf-8")
-    fresh = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, version, str(tmp_path / "sentences.json")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert fresh.returncode == 0, fresh.stderr[-3000:]
-    served = json.loads(fresh.stdout.splitlines()[-1])
-    assert served["project"] == []
-
     matches = {}
     for name_, options in (("translate", ()), ("translate_beam", ("--decode", "beam"))):
         assert main(["translate", "--run", run, "--input", str(inputs), *options]) == 0
