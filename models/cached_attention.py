@@ -76,6 +76,10 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         query, value, key = (without_keras_mask(t) for t in (query, value, key))
         if key is None:
             key = value
+        if cache is not None and query.shape[1] == 1 and not return_attention_scores \
+                and not (training and self._dropout):
+            return self._attend_one_position(query, key, value, attention_mask, cache,
+                                             cache_update_index)
         # (batch, tgt_len, num_heads, key_dim)
         query = self._query_dense(query)
         if cache is None:
@@ -103,8 +107,53 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
             results.append(cache)
         return results[0] if len(results) == 1 else tuple(results)
 
+    def _attend_one_position(self, query, key, value, attention_mask, cache, cache_update_index):
+        """`call` for one query position over a cache (a decoding step): the same attention,
+        written with 2-D matrix products, products and sums, and the softmax spelled out.
+
+        Under TensorFlow's oneDNN graph rewrites the einsum, batched-matmul and softmax kernels
+        that `call` uses cost 3-5x the plain ones at these shapes (one token for each sentence
+        of a batch), and a decoding step is mostly such small ops (benchmarks/README.md,
+        `ctranslate2_speed.py`). The result equals `call`'s up to float rounding.
+        """
+        # Shapes with -1 for the batch: no shape ops at run time (a step is mostly small ops).
+        heads, width = self._num_heads, self._key_dim
+        query = _rows_through(self._query_dense, ops.reshape(query, (-1, query.shape[-1])))
+        if cache_update_index is not None:
+            # The new token's key and value, written into the cache at `cache_update_index`.
+            new = ops.stack(
+                [_rows_through(self._key_dense, ops.reshape(key, (-1, key.shape[-1]))),
+                 _rows_through(self._value_dense, ops.reshape(value, (-1, value.shape[-1])))],
+                axis=1)
+            cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0],
+                                     ops.reshape(new, (-1, 2, 1, heads, width)))
+        keys, values = cache[:, 0], cache[:, 1]  # (batch, cache_len, heads, width)
+        # Scores (batch, cache_len, heads): the query's dot product with each cached key.
+        query = ops.reshape(query, (-1, 1, heads, width))
+        scores = ops.cast(ops.sum(query * keys, axis=-1), "float32")
+        scores = scores * ops.cast(self._inverse_sqrt_key_dim, "float32")
+        if attention_mask is not None:  # broadcastable to (batch, 1, cache_len)
+            allowed = ops.cast(attention_mask, "bool")[:, 0, :, None]  # (batch, cache_len, 1)
+            scores = ops.where(allowed, scores, -0.7 * 3.38953e38)  # Keras' large negative
+        scores = ops.exp(scores - ops.max(scores, axis=1, keepdims=True))
+        weights = ops.cast(scores / ops.sum(scores, axis=1, keepdims=True), values.dtype)
+        attended = ops.sum(weights[..., None] * values, axis=1)  # (batch, heads, width)
+        output = _rows_through(self._output_dense, ops.reshape(attended, (-1, heads * width)))
+        output = ops.reshape(output, (-1, 1, output.shape[-1]))
+        return output, cache
+
     def project_key_value(self, value, key=None):
         """(batch, src_len, dim) -> cache (batch, 2, src_len, num_heads, key_dim)."""
         key = value if key is None else key
         value, key = without_keras_mask(value), without_keras_mask(key)
         return ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)
+
+
+def _rows_through(dense, rows):
+    """An `EinsumDense` projection of (rows, features) as one 2-D matrix product: its kernel
+    flattened to (features, outputs), its bias to (outputs,); returns (rows, outputs)."""
+    kernel = ops.reshape(ops.cast(dense.kernel, rows.dtype), (rows.shape[-1], -1))
+    output = ops.matmul(rows, kernel)
+    if dense.bias is not None:
+        output = output + ops.reshape(ops.cast(dense.bias, output.dtype), (-1,))
+    return output

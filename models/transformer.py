@@ -180,7 +180,9 @@ class TransformerSteps:
                 x, encoder_padding_mask=cache["source_mask"],
                 self_attention_cache=cache[f"self_{i}"], cross_attention_cache=cache[f"cross_{i}"],
                 cache_index=index)
-        return ops.cast(self.parts.output(self.decoder_norm(x))[:, 0, :], "float32"), cache
+        # (batch, embed_dim) rows: a 2-D matrix product (see CachedMultiHeadAttention).
+        rows = ops.reshape(self.decoder_norm(x), (-1, x.shape[-1]))
+        return ops.cast(self.parts.output(rows), "float32"), cache
 
     def attention(self, source, target_inputs, all_layers=False):
         """Cross-attention weights of the last decoder block, (batch, heads, tgt_len, src_len);
