@@ -152,7 +152,8 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     """Train one model and variant, time `steps` steps after `warmup`; print JSON.
 
     With `target_tokens` > 0 (the real target tokens the book-style run saw), training goes on
-    past `steps` until as many tokens were seen, so validation accuracies compare at equal data.
+    until as many tokens were seen (however many steps that takes: fewer with a larger batch), so
+    validation accuracies compare at equal data; else for `steps` steps.
     """
     import tensorflow as tf
 
@@ -178,11 +179,15 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     model_name, preset = MODELS[name]
     overrides = dict(batch_size=64)
     if variant == "book":
+        # (label smoothing needs the token selection the book does not have: none for the demo)
         overrides = dict(batching="fixed", batch_size=64, precision="float32", jit_compile="off",
-                         select_tokens=False, fused_optimizer=False)
+                         select_tokens=False, fused_optimizer=False, label_smoothing=0.0)
     for part in parts:
         overrides.update(VARIANTS.get(part, {}))
     config = resolve_config(model_name, preset, **overrides)
+    if config.precision == "auto" and os.environ.get("ONEDNN_MAX_CPU_ISA") in ("AVX2",
+                                                                                "AVX512_CORE"):
+        config.precision = "float32"  # what `auto` picks on a CPU without bfloat16 (--isa)
     config.precision = resolve_precision(config.precision)
     keras.utils.set_random_seed(seed)
     with build_precision(config.precision):
@@ -222,7 +227,9 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     tokens = flops = 0.0
     timed = 0
     started = time.perf_counter()
-    while timed < steps or seen < target_tokens:
+    # At equal data (target_tokens): until as many tokens were seen, however few steps that
+    # takes (a larger batch takes fewer); otherwise `steps` steps.
+    while (seen < target_tokens) if target_tokens else (timed < steps):
         inputs, targets, weights, n = next(train_batches)
         model.train_on_batch(inputs, targets, sample_weight=weights)
         tokens += n
@@ -269,9 +276,11 @@ def main():
     parser.add_argument("--seed", type=int, default=1337,
                         help="initial weights, shuffling and dropout (the same for every variant)")
     parser.add_argument("--isa", choices=["avx2", "avx512_core", "avx512_core_bf16"],
-                        help="limit oneDNN (TensorFlow's matmul and convolution kernels) to this "
-                             "instruction set in every process of the run (ONEDNN_MAX_CPU_ISA): "
-                             "avx2 measures how an AVX2-only CPU's kernels run, on this one")
+                        help="limit oneDNN (TensorFlow's matmul and convolution kernels) and XLA "
+                             "to this instruction set in every process of the run "
+                             "(ONEDNN_MAX_CPU_ISA, --xla_cpu_max_isa): avx2 measures how an "
+                             "AVX2-only CPU's kernels run, on this one (TensorFlow's own Eigen "
+                             "kernels still use what this CPU has)")
     parser.add_argument("--worker", nargs=4, metavar=("DATA", "MODEL", "VARIANT", "TOKENS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -287,18 +296,26 @@ def main():
         parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
     if any(part not in VARIANTS and part not in THREADS for v in asked for part in v.split("+")):
         parser.error(f"unknown variants in {asked}; choose from {list(VARIANTS) + list(THREADS)}")
-    if args.isa:  # oneDNN's kernels (TensorFlow's matmuls) limited to this instruction set
+    if args.isa:  # oneDNN's kernels (TensorFlow's matmuls) and XLA's code limited to this set
         os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()
+        xla_isa = {"avx2": "AVX2", "avx512_core": "AVX512", "avx512_core_bf16": "AVX512_BF16"}
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_cpu_max_isa={xla_isa[args.isa]}").strip()
     import tensorflow as tf
 
     from nmt.hardware import cpu_description
 
-    print("CPU: " + cpu_description() + (f"; oneDNN limited to {args.isa.upper()} (ONEDNN_MAX_CPU_ISA)"
-                               if args.isa else ""))
+    print("CPU: " + cpu_description() + (
+        f"; oneDNN and XLA limited to {args.isa.upper()} (ONEDNN_MAX_CPU_ISA, "
+        "XLA_FLAGS=--xla_cpu_max_isa)" if args.isa else ""))
 
-    peaks = {"fp32": matmul_peak(tf.float32), "bf16": matmul_peak(tf.bfloat16)}
-    print(f"matmul peak (2048x2048): fp32 {peaks['fp32']:.0f} GFLOP/s, "
-          f"bf16 {peaks['bf16']:.0f} GFLOP/s")
+    # oneDNN has no bfloat16 matmul below AVX512_CORE_BF16 (it aborts): no bf16 peak there, and
+    # the workers' precision `auto` picks float32, as it does on a CPU without bfloat16.
+    bf16 = args.isa in (None, "avx512_core_bf16")
+    peaks = {"fp32": matmul_peak(tf.float32),
+             "bf16": matmul_peak(tf.bfloat16) if bf16 else None}
+    print(f"matmul peak (2048x2048): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 "
+          + (f"{peaks['bf16']:.0f} GFLOP/s" if bf16 else f"none (--isa {args.isa})"))
     results = {}
     with tempfile.TemporaryDirectory() as data_dir:
         for name in names:
@@ -346,7 +363,7 @@ def main():
             "matmul_peak_gflops_per_s": round(
                 peaks["bf16" if default["precision"] == "mixed_bfloat16" else "fp32"], 1),
             "fp32_matmul_peak_gflops_per_s": round(peaks["fp32"], 1),
-            "bf16_matmul_peak_gflops_per_s": round(peaks["bf16"], 1),
+            "bf16_matmul_peak_gflops_per_s": peaks["bf16"] and round(peaks["bf16"], 1),
             "book_style_val_accuracy": round(by_variant["book"]["val_accuracy"], 4),
             "default_val_accuracy": round(default["val_accuracy"], 4),
             "peak_memory_mb": round(default["peak_memory_mb"]),
