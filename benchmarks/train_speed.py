@@ -280,7 +280,7 @@ def main():
                              "to this instruction set in every process of the run "
                              "(ONEDNN_MAX_CPU_ISA, --xla_cpu_max_isa): avx2 measures how an "
                              "AVX2-only CPU's kernels run, on this one (TensorFlow's own Eigen "
-                             "kernels still use what this CPU has)")
+                             "kernels are built without AVX2 in this wheel)")
     parser.add_argument("--worker", nargs=4, metavar=("DATA", "MODEL", "VARIANT", "TOKENS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -77,7 +77,8 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         if key is None:
             key = value
         if cache is not None and query.shape[1] == 1 and not return_attention_scores \
-                and not (training and self._dropout):
+                and not (training and self._dropout) and self._value_dim == self._key_dim \
+                and self._output_shape is None:
             return self._attend_one_position(query, key, value, attention_mask, cache,
                                              cache_update_index)
         # (batch, tgt_len, num_heads, key_dim)
@@ -113,8 +114,8 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
 
         Under TensorFlow's oneDNN graph rewrites the einsum, batched-matmul and softmax kernels
         that `call` uses cost 3-5x the plain ones at these shapes (one token for each sentence
-        of a batch), and a decoding step is mostly such small ops (benchmarks/README.md,
-        `ctranslate2_speed.py`). The result equals `call`'s up to float rounding.
+        of a batch), and a decoding step is mostly such small ops (docs/ctranslate2.md,
+        `benchmarks/ctranslate2_speed.py`). The result equals `call`'s up to float rounding.
         """
         # Shapes with -1 for the batch: no shape ops at run time (a step is mostly small ops).
         heads, width = self._num_heads, self._key_dim
