@@ -113,7 +113,7 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         written with 2-D matrix products, products and sums, and the softmax spelled out.
 
         Under TensorFlow's oneDNN graph rewrites the einsum, batched-matmul and softmax kernels
-        that `call` uses cost 3-5x the plain ones at these shapes (one token for each sentence
+        that `call` uses are several times slower than the plain ones at these shapes (one token for each sentence
         of a batch), and a decoding step is mostly such small ops (docs/ctranslate2.md,
         `benchmarks/ctranslate2_speed.py`). The result equals `call`'s up to float rounding.
         """

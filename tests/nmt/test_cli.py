@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -12,8 +13,8 @@ import nmt.cli
 import nmt.compare
 from data.corpus import CorpusError
 from nmt.cli import build_parser, main, train_config
-from nmt.config import declared_fields, flag
-from nmt.runs import RunError
+from nmt.config import declared_fields, flag, resolve_config
+from nmt.runs import RunError, load_config
 from nmt.translator import Translator
 from tests.conftest import ROOT, run_nmt
 
@@ -66,13 +67,8 @@ def test_compare_print_config_prints_what_compare_train_would_train(capsys, tmp_
     assert "--print-config is for --train" in capsys.readouterr().err
 
 
-def test_compare_train_reuses_a_finished_run_only_if_it_has_the_same_settings(
-        capsys, tmp_path, monkeypatch):
-    import shutil
-
-    from nmt.config import resolve_config
-    from nmt.runs import load_config
-
+def test_compare_train_reuses_a_finished_run_only_if_it_has_the_same_settings(tmp_path,
+                                                                             monkeypatch):
     run = tmp_path / "runs" / "transformer"
     shutil.copytree(os.path.join(SAVED_RUNS, "transformer-wordpiece"), run)
     saved = load_config(str(run))

@@ -213,7 +213,7 @@ def test_export_served_without_this_project_equals_nmt_translate(name, served, t
                                                                  capsys):
     """`nmt export` and `nmt translate` run in process (their commands, not new processes);
     the SavedModel is served by a fresh process that never imports this project."""
-    run, sentences, served, export_s, size = served[name]
+    run, sentences, fresh, export_s, size = served[name]
     assert len(sentences) == 200
     inputs = tmp_path / "sentences.txt"
     inputs.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
@@ -222,11 +222,11 @@ def test_export_served_without_this_project_equals_nmt_translate(name, served, t
         assert main(["translate", "--run", run, "--input", str(inputs), *options]) == 0
         expected = capsys.readouterr().out.split("\n")[:-1]
         assert len(expected) == 200
-        matches[name_] = sum(a == b for a, b in zip(served[name_], expected))
-        assert served[name_] == expected
-    distinct = len(set(served["translate"]))
+        matches[name_] = sum(a == b for a, b in zip(fresh[name_], expected))
+        assert fresh[name_] == expected
+    distinct = len(set(fresh["translate"]))
     print(f"\n{name}: greedy {matches['translate']}/200, beam {matches['translate_beam']}/200 "
           f"match; {distinct} distinct outputs; export {export_s:.1f} s; SavedModel "
-          f"{size / 1e6:.2f} MB; fresh process: load {served['load_s']:.1f} s, translate 2 x 200 "
-          f"{served['translate_s']:.1f} s")
+          f"{size / 1e6:.2f} MB; fresh process: load {fresh['load_s']:.1f} s, translate 2 x 200 "
+          f"{fresh['translate_s']:.1f} s")
     assert distinct > 100  # the comparison compares something
