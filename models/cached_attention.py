@@ -38,6 +38,11 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         cache_update_index: None to use `cache` as it is (cross-attention over a fixed
             encoder output), or an int / scalar tensor: project `key`/`value` (the new
             tokens) and write them into the cache at that position (self-attention).
+        grow_cache: bool. Self-attention with a cache that holds the keys and values of the
+            earlier positions only: the new tokens' are appended to it (the returned cache is
+            longer by their number) and `cache_update_index` must be None. A cache of one
+            shape (above) is what XLA compiles; a growing one copies and attends over the
+            positions decoded so far only, which is faster in TensorFlow's graph.
         return_attention_scores: bool. Also return (batch, num_heads, tgt_len, src_len).
 
     Returns:
@@ -59,6 +64,13 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
     ...                  cache_update_index=0)
     >>> tuple(out.shape), tuple(cache.shape)
     ((2, 1, 8), (2, 2, 4, 2, 4))
+
+    The same with a growing cache: it starts empty and holds the positions decoded so far.
+
+    >>> grown = np.zeros((2, 2, 0, 2, 4), "float32")
+    >>> same, grown = mha(x[:, :1], x[:, :1], cache=grown, grow_cache=True)
+    >>> tuple(grown.shape), bool(np.allclose(same, out, atol=1e-6))
+    ((2, 2, 1, 2, 4), True)
     """
 
     def call(
@@ -71,21 +83,30 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         cache_update_index=None,
         return_attention_scores=False,
         training=None,
+        grow_cache=False,
     ):
         # Masks come only from `attention_mask`: detach any Keras masks from the inputs.
         query, value, key = (without_keras_mask(t) for t in (query, value, key))
         if key is None:
             key = value
+        if grow_cache and (cache is None or cache_update_index is not None):
+            raise ValueError("grow_cache=True appends to a cache: it needs `cache` and no "
+                             f"cache_update_index (received {cache_update_index!r})")
         if cache is not None and query.shape[1] == 1 and not return_attention_scores \
                 and not (training and self._dropout) and self._value_dim == self._key_dim \
                 and self._output_shape is None:
             return self._attend_one_position(query, key, value, attention_mask, cache,
-                                             cache_update_index)
+                                             cache_update_index, grow_cache)
         # (batch, tgt_len, num_heads, key_dim)
         query = self._query_dense(query)
         if cache is None:
             key = self._key_dense(key)
             value = self._value_dense(value)
+        elif grow_cache:
+            # Append the new tokens' keys and values after the cached positions.
+            key = ops.concatenate([cache[:, 0], self._key_dense(key)], axis=1)
+            value = ops.concatenate([cache[:, 1], self._value_dense(value)], axis=1)
+            cache = ops.stack([key, value], axis=1)
         elif cache_update_index is None:
             key, value = cache[:, 0], cache[:, 1]
         else:
@@ -108,7 +129,8 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
             results.append(cache)
         return results[0] if len(results) == 1 else tuple(results)
 
-    def _attend_one_position(self, query, key, value, attention_mask, cache, cache_update_index):
+    def _attend_one_position(self, query, key, value, attention_mask, cache, cache_update_index,
+                             grow_cache):
         """`call` for one query position over a cache (a decoding step): the same attention,
         written with 2-D matrix products, products and sums, and the softmax spelled out.
 
@@ -120,14 +142,16 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
         # Shapes with -1 for the batch: no shape ops at run time (a step is mostly small ops).
         heads, width = self._num_heads, self._key_dim
         query = _rows_through(self._query_dense, ops.reshape(query, (-1, query.shape[-1])))
-        if cache_update_index is not None:
-            # The new token's key and value, written into the cache at `cache_update_index`.
+        if cache_update_index is not None or grow_cache:
+            # The new token's key and value, appended to a growing cache or written into a
+            # cache of one shape at `cache_update_index`.
             new = ops.stack(
                 [_rows_through(self._key_dense, ops.reshape(key, (-1, key.shape[-1]))),
                  _rows_through(self._value_dense, ops.reshape(value, (-1, value.shape[-1])))],
                 axis=1)
-            cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0],
-                                     ops.reshape(new, (-1, 2, 1, heads, width)))
+            new = ops.reshape(new, (-1, 2, 1, heads, width))
+            cache = (ops.concatenate([cache, new], axis=2) if grow_cache else
+                     ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], new))
         keys, values = cache[:, 0], cache[:, 1]  # (batch, cache_len, heads, width)
         # Scores (batch, cache_len, heads): the query's dot product with each cached key.
         query = ops.reshape(query, (-1, 1, heads, width))
@@ -156,5 +180,7 @@ def _rows_through(dense, rows):
     kernel = ops.reshape(ops.cast(dense.kernel, rows.dtype), (rows.shape[-1], -1))
     output = ops.matmul(rows, kernel)
     if dense.bias is not None:
-        output = output + ops.reshape(ops.cast(dense.bias, output.dtype), (-1,))
+        # `ops.add` of a vector is TensorFlow's BiasAdd, which oneDNN fuses into the MatMul
+        # (`+` would be a separate AddV2 op in every decoding step).
+        output = ops.add(output, ops.reshape(ops.cast(dense.bias, output.dtype), (-1,)))
     return output

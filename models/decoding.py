@@ -4,7 +4,9 @@ The loop starts from `[start]`, asks `next_fn` for the logits of the token after
 `index`, picks one (greedy, sampled, or the best continuations of each beam), writes it at
 `index + 1`, and stops as soon as every sentence of the batch has produced `[end]` (or
 `max_length` tokens). Sentences that have ended get padding (0). It runs inside
-`tf.while_loop`, so wrapped in `tf.function` it compiles once.
+`tf.while_loop`, so wrapped in `tf.function` it compiles once. `next_fn` may return a cache
+whose tensors have other sizes than those it got (a key/value cache that grows by a position
+each step); their ranks stay.
 
 Example:
 >>> def next_fn(tokens, cache, index):            # always predicts token 3 (= [end])
@@ -48,7 +50,8 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
     Args:
         next_fn: callable `(tokens, cache, index) -> (logits (batch, vocab), cache)`.
         start_ids: (batch,) int ids of `[start]`.
-        cache: nested structure of tensors with fixed shapes (the model's incremental state).
+        cache: nested structure of tensors (the model's incremental state); `next_fn` keeps
+            their ranks and may change their sizes.
         max_length: int. Tokens to generate at most.
         end_id: int. Id of `[end]`.
         strategy: "greedy" (the most likely token), "sample" (drawn from the softmax) or
@@ -90,8 +93,47 @@ def decode(next_fn, start_ids, cache, max_length, end_id, strategy="greedy", tem
         return index + 1, tokens, cache, done
 
     _, tokens, _, _ = tf.while_loop(
-        keep_going, step, (tf.constant(0), tokens, cache, done), maximum_iterations=max_length)
+        keep_going, step, (tf.constant(0), tokens, cache, done), maximum_iterations=max_length,
+        shape_invariants=(tf.TensorShape([]), tokens.shape, _any_sizes(cache), done.shape))
     return tokens
+
+
+def _any_sizes(cache):
+    """Shape invariants for `tf.while_loop` that let each cache tensor change its sizes (a
+    growing key/value cache) but not its rank."""
+    return tf.nest.map_structure(lambda t: tf.TensorShape([None] * t.shape.rank), cache)
+
+
+def top_k_by_chunks(values, k, width=None, chunk=64):
+    """`tf.math.top_k(values, k)` of (rows, width) values, the same values and indices (of
+    equal values, the lower index first), with less work on wide rows.
+
+    TensorFlow's CPU top-k looks at every element at about a nanosecond each, most of a beam
+    search step over a vocabulary (`benchmarks/ctranslate2_speed.py`). Here each row is cut
+    into chunks of `chunk` elements; the k chunks with the largest maxima (a cheap reduction)
+    hold the k largest elements, ties included: an element outside them has k chunk maxima
+    above it, or equal to it at lower indices. So top-k runs over those k chunks only. Rows
+    are padded with -inf to a whole number of chunks (after every real element, so never
+    chosen before one). With `width` (the static row length) None or under 4 * k chunks, it
+    is `tf.math.top_k` itself.
+
+    Example:
+    >>> x = tf.constant([[1.0, 5.0] * 300 + [7.0]])
+    >>> values, indices = top_k_by_chunks(x, 3, width=601)
+    >>> values.numpy().tolist(), indices.numpy().tolist()
+    ([[7.0, 5.0, 5.0]], [[600, 1, 3]])
+    """
+    if width is None or width < 4 * k * chunk:
+        return tf.math.top_k(values, k=k)
+    rows = tf.shape(values)[0]
+    chunks = -(-width // chunk)
+    grid = tf.reshape(tf.pad(values, [[0, 0], [0, chunks * chunk - width]],
+                             constant_values=float("-inf")), [rows, chunks, chunk])
+    # The k chunks with the largest maxima, in index order: (rows, k).
+    best = tf.sort(tf.math.top_k(tf.reduce_max(grid, axis=-1), k=k).indices, axis=-1)
+    top_values, top = tf.math.top_k(
+        tf.reshape(tf.gather(grid, best, batch_dims=1), [rows, k * chunk]), k=k)
+    return top_values, tf.gather(best, top // chunk, batch_dims=1) * chunk + top % chunk
 
 
 def length_penalty(length, alpha):
@@ -113,8 +155,10 @@ def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alph
     Each sentence keeps `num_beams` hypotheses. A hypothesis is ranked by its log-probability
     divided by the GNMT length penalty of its length (tokens generated, `[end]` included); a
     finished hypothesis keeps its score and is carried along (continued by padding at no cost).
-    The cache is tiled to batch * num_beams rows and reordered with the surviving beams. With
-    one beam this is greedy decoding.
+    The cache is tiled to batch * num_beams rows and reordered with the surviving beams; a cache
+    tensor that `next_fn` returns unchanged (the same tensor it got, such as the encoder's
+    keys and values) is not reordered, since its rows are the same for every beam of a
+    sentence. With one beam this is greedy decoding.
 
     With `return_all=True` it returns every hypothesis instead, best first: (tokens (batch,
     num_beams, max_length + 1), scores (batch, num_beams)); the first of each row is the best.
@@ -139,7 +183,7 @@ def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alph
         return tf.logical_and(index < max_length, tf.logical_not(tf.reduce_all(finished)))
 
     def step(index, tokens, cache, log_probs, finished, lengths):
-        logits, cache = next_fn(tokens, cache, index)
+        logits, new_cache = next_fn(tokens, cache, index)
         step_lp = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
         vocab = tf.shape(step_lp)[-1]
         step_lp = tf.reshape(step_lp, [batch, k, vocab])
@@ -149,7 +193,8 @@ def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alph
         candidates = log_probs[:, :, None] + step_lp  # (batch, k, vocab)
         new_lengths = tf.where(finished, lengths, tf.fill([batch, k], index + 1))
         scores = candidates / length_penalty(new_lengths, alpha)[:, :, None]
-        top_scores, top = tf.math.top_k(tf.reshape(scores, [batch, k * vocab]), k=k)
+        width = None if scores.shape[-1] is None else k * scores.shape[-1]
+        top_scores, top = top_k_by_chunks(tf.reshape(scores, [batch, k * vocab]), k, width)
         beam = top // vocab  # (batch, k) which beam each survivor extends
         token = tf.cast(top % vocab, tf.int64)
         rows = tf.reshape(beam + tf.range(batch)[:, None] * k, [-1])  # rows in the flat batch
@@ -157,13 +202,17 @@ def beam_search(next_fn, start_ids, cache, max_length, end_id, num_beams=4, alph
         was_finished = tf.gather(finished, beam, batch_dims=1)
         lengths = tf.gather(new_lengths, beam, batch_dims=1)
         tokens = _write_column(tf.gather(tokens, rows), index + 1, tf.reshape(token, [-1]))
-        cache = tf.nest.map_structure(lambda t: tf.gather(t, rows), cache)
+        # What next_fn passed through is still tiled from one row per sentence: no reordering.
+        cache = tf.nest.map_structure(lambda new, old: new if new is old else tf.gather(new, rows),
+                                      new_cache, cache)
         finished = tf.logical_or(was_finished, tf.equal(token, end_id))
         return index + 1, tokens, cache, log_probs, finished, lengths
 
     _, tokens, _, log_probs, finished, lengths = tf.while_loop(
         keep_going, step, (tf.constant(0), tokens, cache, log_probs, finished, lengths),
-        maximum_iterations=max_length)
+        maximum_iterations=max_length,
+        shape_invariants=(tf.TensorShape([]), tokens.shape, _any_sizes(cache), log_probs.shape,
+                          finished.shape, lengths.shape))
     scores = log_probs / length_penalty(lengths, alpha)
     tokens = tf.reshape(tokens, [batch, k, max_length + 1])
     if return_all:

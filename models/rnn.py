@@ -145,10 +145,13 @@ class RNNSteps:
 
     Args:
         model: a model from `build_gru` or `build_rnn_attention` (its `parts` are used).
+        fixed_shapes: bool. As `TransformerSteps`' (what XLA compiles); the GRU's cache keeps
+            its shapes either way.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, fixed_shapes=False):
         self.model = model
+        self.fixed_shapes = bool(fixed_shapes)
         self.parts = model.parts
         self.attentive = self.parts.attention is not None
 

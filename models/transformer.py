@@ -136,16 +136,23 @@ class TransformerSteps:
     """Encode once, then `next_fn(tokens, cache, index) -> (logits, cache)` one token at a time.
 
     The cache holds, per decoder block, the self-attention keys/values of the tokens decoded so
-    far (written at `index`) and the cross-attention keys/values of the encoder output
-    (computed once). Only the new token goes through the decoder at each step.
+    far and the cross-attention keys/values of the encoder output (computed once). Only the new
+    token goes through the decoder at each step.
 
     Args:
         model: a model from `build_transformer` (its `parts` are used).
+        fixed_shapes: bool. Every cache tensor keeps one shape for the whole decoding (what
+            XLA compiles): the self-attention caches have `max_length` slots and step `index`
+            writes its key and value at slot `index`. Else (the default) they start empty and
+            grow by one position a step, so a step copies and attends over the positions
+            decoded so far only (faster in TensorFlow's graph: `benchmarks/ctranslate2_speed.py`).
+            The tokens are the same either way.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, fixed_shapes=False):
         self.model = model
         self.parts = model.parts
+        self.fixed_shapes = bool(fixed_shapes)
         identity = lambda x: x  # noqa: E731  (post-LN stacks have no final LayerNorm)
         self.encoder_norm = self.parts.encoder_norm or identity
         self.decoder_norm = self.parts.decoder_norm or identity
@@ -159,12 +166,14 @@ class TransformerSteps:
         return {"encoder_outputs": self.encoder_norm(x), "source_mask": source_mask}
 
     def init_cache(self, state, max_length):
-        """Empty self-attention caches of `max_length` slots and the cross-attention keys/values."""
+        """Empty self-attention caches (of `max_length` slots with `fixed_shapes`, else of none)
+        and the cross-attention keys/values."""
         batch = ops.shape(state["encoder_outputs"])[0]
         cache = {"source_mask": state["source_mask"]}
+        slots = max_length if self.fixed_shapes else 0
         for i, decoder in enumerate(self.parts.decoders):
-            # (batch, 2, max_length, num_heads, head_dim): keys and values of each position.
-            cache[f"self_{i}"] = ops.zeros((batch, 2, max_length, decoder.num_heads,
+            # (batch, 2, slots, num_heads, head_dim): keys and values of each position.
+            cache[f"self_{i}"] = ops.zeros((batch, 2, slots, decoder.num_heads,
                                             decoder.head_dim), dtype=decoder.compute_dtype)
             cache[f"cross_{i}"] = decoder.compute_cross_attention_cache(state["encoder_outputs"])
         return cache
@@ -179,7 +188,7 @@ class TransformerSteps:
             x, cache[f"self_{i}"] = decoder(
                 x, encoder_padding_mask=cache["source_mask"],
                 self_attention_cache=cache[f"self_{i}"], cross_attention_cache=cache[f"cross_{i}"],
-                cache_index=index)
+                cache_index=index, grow_cache=not self.fixed_shapes)
         # (batch, embed_dim) rows: a 2-D matrix product (see CachedMultiHeadAttention).
         rows = ops.reshape(self.decoder_norm(x), (-1, x.shape[-1]))
         return ops.cast(self.parts.output(rows), "float32"), cache

@@ -55,6 +55,11 @@ class TransformerDecoder(keras.layers.Layer):
         cross_attention_cache: optional (batch, 2, src_len, num_heads, head_dim), from
             `compute_cross_attention_cache(encoder_outputs)`; computed once per sentence.
         cache_index: int or scalar tensor, position of `inputs[:, 0]` when decoding with cache.
+        grow_cache: bool. The self-attention cache holds the keys and values of the positions
+            before `inputs` only (its length is `cache_index`; it may start empty) and grows
+            by `tgt_len`; `cache_index` is not needed. Else the cache has `max_len` slots and
+            the new tokens' are written at `cache_index` (one shape throughout: what XLA
+            compiles). See `CachedMultiHeadAttention`.
         return_attention_scores: bool. Also return the cross-attention scores
             (batch, num_heads, tgt_len, src_len).
 
@@ -83,6 +88,17 @@ class TransformerDecoder(keras.layers.Layer):
     ...     steps.append(step)
     >>> bool(np.allclose(np.concatenate(steps, axis=1), layer(x, enc), atol=1e-5))
     True
+
+    The same with a self-attention cache that starts empty and grows by a position a step:
+
+    >>> grown, steps = np.zeros((2, 2, 0, 2, layer.head_dim), "float32"), []
+    >>> for t in range(4):
+    ...     step, grown = layer(x[:, t : t + 1], self_attention_cache=grown,
+    ...                         cross_attention_cache=cross_cache, grow_cache=True)
+    ...     steps.append(step)
+    >>> tuple(grown.shape), bool(np.allclose(np.concatenate(steps, axis=1), layer(x, enc),
+    ...                                       atol=1e-5))
+    ((2, 2, 4, 2, 4), True)
     """
 
     def __init__(self, embed_dim, dense_dim, num_heads, dropout=0.0, norm_first=False,
@@ -142,6 +158,7 @@ class TransformerDecoder(keras.layers.Layer):
         cache_index=None,
         return_attention_scores=False,
         training=None,
+        grow_cache=False,
     ):
         tgt_len = ops.shape(inputs)[1]
         updated_cache = []
@@ -155,11 +172,17 @@ class TransformerDecoder(keras.layers.Layer):
                     self_mask = ops.logical_and(
                         self_mask, ops.expand_dims(ops.cast(decoder_padding_mask, "bool"), 1))
                 return self.self_attention(x, x, attention_mask=self_mask, training=training)
-            max_len = ops.shape(self_attention_cache)[2]
-            self_mask = causal_mask(tgt_len, max_len, query_start=cache_index)
+            cached = ops.shape(self_attention_cache)[2]
+            if not grow_cache:  # query i at cache_index + i sees the slots <= it
+                self_mask = causal_mask(tgt_len, cached, query_start=cache_index)
+            elif inputs.shape[1] != 1:  # the new tokens come after the cached positions
+                self_mask = causal_mask(tgt_len, cached + tgt_len, query_start=cached)
+            else:  # one new token sees every cached position and itself
+                self_mask = None
             attended, cache = self.self_attention(
                 x, x, attention_mask=self_mask, cache=self_attention_cache,
-                cache_update_index=cache_index, training=training)
+                cache_update_index=None if grow_cache else cache_index, grow_cache=grow_cache,
+                training=training)
             updated_cache.append(cache)
             return attended
 

@@ -211,7 +211,9 @@ class Translator:
         The strategy "nbest" is beam search returning every beam and its score, best first."""
         key = (max_length, self.jit_compile, tuple(sorted(options.items())))
         if key not in self._compiled:
-            steps = self.steps
+            # XLA compiles one shape per loop variable: caches of `max_length` slots.
+            steps = (MODELS[self.config.model].steps(self.model, fixed_shapes=True)
+                     if self.jit_compile else self.steps)
             start_id, end_id = self.target_tokenizer.start_id, self.target_tokenizer.end_id
 
             @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64),

@@ -1,12 +1,13 @@
 """models/decoding.py: the decode loop (greedy with the cache equals the full recompute, stopping
-and padding, sampling with top-k / top-p, beam search)."""
+and padding, sampling with top-k / top-p, beam search, growing and fixed-shape caches, the
+chunked top-k)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.decoding import decode
+from models.decoding import decode, top_k_by_chunks
 from nmt.config import resolve_config
 from nmt.translator import Translator, build_model
 from tests.conftest import (MODEL_NAMES, MODEL_VARIANTS, greedy_by_full_recompute, tiny_batch,
@@ -151,3 +152,34 @@ def test_beam_search_can_return_every_beam_best_first_with_its_score():
                 np.testing.assert_allclose(rescored[row], scores[row, beam], atol=1e-4)
                 checked += 1
     assert checked >= 3
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES + tuple(MODEL_VARIANTS))
+@pytest.mark.parametrize("options", [dict(strategy="greedy"), dict(strategy="beam", num_beams=3),
+                                     dict(strategy="sample", seed=5)])
+def test_a_growing_cache_decodes_the_tokens_of_a_fixed_shape_cache(name, options):
+    # The fixed-shape cache is what XLA compiles (Translator.jit_compile); the growing one is the
+    # graph's default. The RNNs' caches have one shape either way.
+    config, model = tiny_model(name)
+    source, _ = tiny_batch(3)
+    got = []
+    for fixed_shapes in (False, True):
+        steps = Translator(config, model, None, None).steps.__class__(model, fixed_shapes)
+        state = steps.encode(tf.constant(source))
+        got.append(decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, 3,
+                          **options).numpy())
+    np.testing.assert_array_equal(got[0], got[1])
+
+
+@pytest.mark.parametrize("k, width", [(1, 300), (4, 4 * 4 * 64), (4, 7507 * 4), (5, 3001)])
+def test_top_k_by_chunks_equals_top_k_values_indices_and_ties(k, width):
+    rng = np.random.default_rng(width)
+    rows = [rng.normal(size=width),
+            np.round(rng.normal(size=width)),  # many ties: the lower index comes first
+            np.where(rng.random(width) < 0.995, -1e9, rng.normal(size=width)),  # finished beams
+            np.full(width, -1e9)]
+    values = tf.constant(np.array(rows, "float32"))
+    expected = tf.math.top_k(values, k)
+    got_values, got_indices = top_k_by_chunks(values, k, width)
+    np.testing.assert_array_equal(got_values, expected.values)
+    np.testing.assert_array_equal(got_indices, expected.indices)

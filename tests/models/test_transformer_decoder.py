@@ -59,6 +59,26 @@ def test_decoder_with_cache_equals_one_full_pass(norm_first, key_dim):
         np.testing.assert_allclose(step[:, 0], full[:, t], atol=1e-5)
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_a_growing_cache_takes_several_new_tokens_at_once(norm_first):
+    layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS, norm_first=norm_first)
+    y, enc = random_floats(BATCH, TGT, DIM), random_floats(BATCH, SRC, DIM, seed=2)
+    mask = source_mask()
+    full = layer(y, enc, encoder_padding_mask=mask)
+    cross = layer.compute_cross_attention_cache(enc)
+    cache = np.zeros((BATCH, 2, 0, HEADS, layer.head_dim), "float32")
+    # The first two tokens at once (causal among themselves), then one at a time.
+    first, cache = layer(y[:, :2], encoder_padding_mask=mask, self_attention_cache=cache,
+                         cross_attention_cache=cross, grow_cache=True)
+    np.testing.assert_allclose(first, full[:, :2], atol=1e-5)
+    for t in range(2, TGT):
+        step, cache = layer(y[:, t : t + 1], encoder_padding_mask=mask,
+                            self_attention_cache=cache, cross_attention_cache=cross,
+                            grow_cache=True)
+        np.testing.assert_allclose(step[:, 0], full[:, t], atol=1e-5)
+    assert cache.shape[2] == TGT
+
+
 def test_pre_norm_decoder_future_tokens_do_not_change_past_outputs():
     layer = TransformerDecoder(embed_dim=DIM, dense_dim=16, num_heads=HEADS, norm_first=True)
     y, enc = random_floats(BATCH, TGT, DIM), random_floats(BATCH, SRC, DIM, seed=2)
