@@ -48,6 +48,8 @@ DEFAULT_RUN = os.path.join(ROOT, "runs", "ct2-small")
 ENGINES = ("tf", "tf-xla", "ct2-float32", "ct2-int8")
 DECODINGS = {"greedy": dict(decode="greedy"), "beam4": dict(decode="beam", num_beams=4, alpha=0.6)}
 BATCH_SIZES = (1, 32)
+# --isa: the name each library's limit takes.
+ISA_NAMES = {"avx2": "AVX2"}
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
@@ -104,7 +106,20 @@ def main(argv=None):
                         help=f"comma-separated, from {','.join(ENGINES)} (tf is always run: the "
                         "reference)")
     parser.add_argument("--quick", action="store_true", help="8 sources: a smoke test")
+    parser.add_argument("--isa", choices=["avx2"],
+                        help="limit TensorFlow's oneDNN kernels, XLA and CTranslate2 to AVX2 "
+                        "(ONEDNN_MAX_CPU_ISA, --xla_cpu_max_isa, CT2_FORCE_CPU_ISA; the script "
+                        "starts again with them set): how an AVX2-only CPU's kernels run, on "
+                        "this one")
     args = parser.parse_args(argv)
+    if args.isa and os.environ.get("CT2_FORCE_CPU_ISA") != ISA_NAMES[args.isa]:
+        # Read when TensorFlow and CTranslate2 load, which this module has done: start again.
+        name = ISA_NAMES[args.isa]
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA=name, CT2_FORCE_CPU_ISA=name,
+                   XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_max_isa={name}".strip())
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__),
+                                   *(sys.argv[1:] if argv is None else argv)], env)
     chosen = set(args.engines.split(",")) | {"tf"}
     if chosen - set(ENGINES):
         parser.error(f"--engines {args.engines}: choose from {','.join(ENGINES)}")
@@ -119,7 +134,8 @@ def main(argv=None):
     flags = cpu_flags()
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; flags: "
           f"{' '.join(flags) or 'none of ' + ', '.join(FLAGS)}"
-          + ("" if any(f.startswith("amx") for f in flags) else " (no AMX)"))
+          + ("" if any(f.startswith("amx") for f in flags) else " (no AMX)")
+          + (f"; kernels limited to {ISA_NAMES[args.isa]} (--isa)" if args.isa else ""))
     print(f"run: {args.run} ({translator.config.model}, {translator.config.tokenizer}, "
           f"precision {translator.config.precision}); {len(sources):,} test sources; "
           f"TensorFlow {tf.__version__}, CTranslate2 intra_threads: {args.ct2_threads}")
@@ -184,6 +200,7 @@ def main(argv=None):
         print("  TF sentences/s over CTranslate2 float32's: "
               + ", ".join(f"{key} {value:.2f}" for key, value in ratio.items()))
     print(json.dumps({"cpu": cpu_model(), "cores": os.cpu_count(), "flags": flags,
+                      "isa": args.isa,
                       "run": args.run, "sources": len(sources), "rows": rows, "bleu": scores,
                       "int8_minus_float32_bleu": int8_delta, "tf_over_ct2_float32": ratio}))
 
