@@ -472,8 +472,8 @@ PRESET_CHOICES = tuple(PRESETS)
 # One line per preset: what it is for (`presets_table` adds the sizes, tokenizer and length).
 PRESET_SUMMARIES = {
     "tiny": "seconds: tests and smoke runs (float32: the same numbers on any machine)",
-    "small": "the CPU default and the demo: the Transformer with the book's recipe plus subwords "
-             "and label smoothing; the RNNs as book-small",
+    "small": "the CPU default and the demo: the Transformer with the book's recipe plus subwords, "
+             "label smoothing and batches of similar lengths; the RNNs as book-small",
     "book-small": "the book's recipe (words, 20 tokens, dropout 0.5, Adam) at small sizes: what "
                   "the lessons teach and the speed benchmarks time",
     "book": "the book's sizes with the 3rd edition's attention (key_dim = embed_dim // "
@@ -492,10 +492,13 @@ MODEL_PRESETS = {
     # ablation), with WordPiece (case and punctuation, no [UNK]) and label smoothing. It trains
     # for its 10-minute budget: an epoch took about 1.4 minutes on the 2-core AMX machine and
     # 3.5 on a 2-core AMD EPYC (docs/results.md), so 8 epochs are more than the budget allows on
-    # either (5 left 3 of its 10 minutes unused on the first).
+    # either (5 left 3 of its 10 minutes unused on the first). Its batches hold sentences of
+    # similar lengths, about 576 padded tokens each: 1.14-1.24x the target tokens per second of
+    # the book's random batches, at the same validation accuracy per token, with AVX2 kernels,
+    # AVX-512 and on AMX (benchmarks/README.md, `train_speed.py`'s `tokens`).
     ("transformer", "small"): dict(
         SMALL_TRANSFORMER, epochs=8, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
-        label_smoothing=0.1, budget_minutes=10.0),
+        label_smoothing=0.1, budget_minutes=10.0, batching="bucket", max_tokens=576),
     ("transformer", "book-small"): SMALL_TRANSFORMER,
     # Three encoder and three decoder blocks; the output layer is the target embedding.
     ("transformer", "cpu-best"): dict(num_layers=3, tie_embeddings=True),

@@ -147,6 +147,9 @@ def test_small_preset_gives_the_demo_transformer_subwords_and_keeps_the_rnns_boo
     assert (demo.optimizer, demo.lr_schedule, demo.batch_size, demo.dropout) == \
         (book.optimizer, book.lr_schedule, book.batch_size, book.dropout)
     assert 0 < demo.budget_minutes <= 12  # the demo's promise: <= 15 minutes in all
+    # Batches of similar lengths by a token budget: more tokens per second, same accuracy per
+    # token (benchmarks/README.md); the book-small Transformer keeps the book's random batches.
+    assert (demo.batching, demo.max_tokens, book.batching) == ("bucket", 576, "trim")
     for model in ("rnn", "gru"):  # `nmt compare --preset small` compares these as they were
         small = dataclasses.asdict(resolve_config(model, "small"))
         assert small == dict(dataclasses.asdict(resolve_config(model, "book-small")),
