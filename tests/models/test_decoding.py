@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from models.decoding import decode, top_k_by_chunks
+from models.registry import MODELS
 from nmt.config import resolve_config
 from nmt.translator import Translator, build_model
 from tests.conftest import (MODEL_NAMES, MODEL_VARIANTS, greedy_by_full_recompute, tiny_batch,
@@ -164,7 +165,7 @@ def test_a_growing_cache_decodes_the_tokens_of_a_fixed_shape_cache(name, options
     source, _ = tiny_batch(3)
     got = []
     for fixed_shapes in (False, True):
-        steps = Translator(config, model, None, None).steps.__class__(model, fixed_shapes)
+        steps = MODELS[config.model].steps(model, fixed_shapes=fixed_shapes)
         state = steps.encode(tf.constant(source))
         got.append(decode(steps.next_fn, tf.fill([3], 2), steps.init_cache(state, 8), 8, 3,
                           **options).numpy())
