@@ -180,7 +180,5 @@ def _rows_through(dense, rows):
     kernel = ops.reshape(ops.cast(dense.kernel, rows.dtype), (rows.shape[-1], -1))
     output = ops.matmul(rows, kernel)
     if dense.bias is not None:
-        # `ops.add` of a vector is TensorFlow's BiasAdd, which oneDNN fuses into the MatMul
-        # (`+` would be a separate AddV2 op in every decoding step).
-        output = ops.add(output, ops.reshape(ops.cast(dense.bias, output.dtype), (-1,)))
+        output = output + ops.reshape(ops.cast(dense.bias, output.dtype), (-1,))
     return output
