@@ -108,8 +108,9 @@ def top_k_by_chunks(values, k, width=None, chunk=64):
     """`tf.math.top_k(values, k)` of (rows, width) values, the same values and indices (of
     equal values, the lower index first), with less work on wide rows.
 
-    TensorFlow's CPU top-k looks at every element at about a nanosecond each, most of a beam
-    search step over a vocabulary (`benchmarks/ctranslate2_speed.py`). Here each row is cut
+    TensorFlow's CPU top-k over a whole row of beams x vocabulary was the largest op of a beam
+    search step after the output layer (`benchmarks/decode_profile.py --decode beam` times
+    both on a step's scores). Here each row is cut
     into chunks of `chunk` elements; the k chunks with the largest maxima (a cheap reduction)
     hold the k largest elements, ties included: an element outside them has k chunk maxima
     above it, or equal to it at lower indices. So top-k runs over those k chunks only. Rows
