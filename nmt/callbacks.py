@@ -17,18 +17,21 @@ from nmt.runs import save_backup, write_history
 from nmt.scoring import book_bleu
 
 
+def optimizer_steps(model):
+    """The optimizer steps `model` has taken (its `optimizer.iterations`), as an int."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds` (training wall time, validation excluded) and `epoch_steps`
     (batches trained) to each epoch's logs; an epoch cut short by a time budget counts what
-    it did."""
+    it did. The steps are the optimizer's, so they are exact when `fit` runs several steps per
+    call (`steps_per_execution`) and the epoch's last call runs fewer."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
         self._train_seconds = None
-        self._steps = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
+        self._first_step = optimizer_steps(self.model)
 
     def on_test_begin(self, logs=None):  # validation starts: training time ends
         if self._train_seconds is None:
@@ -38,12 +41,13 @@ class EpochTimer(keras.callbacks.Callback):
         if logs is not None:
             seconds = self._train_seconds
             logs["epoch_seconds"] = time.perf_counter() - self._started if seconds is None else seconds
-            logs["epoch_steps"] = self._steps
+            logs["epoch_steps"] = optimizer_steps(self.model) - self._first_step
 
 
 class TimeBudget(keras.callbacks.Callback):
     """Stops training after the batch at which `minutes` of training time have passed, and plans
-    the end of a `BudgetCooldown` learning rate for that moment.
+    the end of a `BudgetCooldown` learning rate for that moment. With several steps per call
+    (`steps_per_execution`), it looks after each call: the steps it counts are the optimizer's.
 
     Validation does not count (the deadline moves by the time each validation pass takes), so
     runs that validate more or less often, or on slower or faster models, train for the same
@@ -52,7 +56,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     With a `schedule`, the step at which the time will run out is estimated from the steps
     trained per second of training time (after the first `warm_steps` batches, which include
-    TensorFlow's tracing), every `every` batches, capped at `max_steps` (the run's epochs), and
+    TensorFlow's tracing), every `every` batches or more, capped at `max_steps` (the run's epochs), and
     the schedule's cooldown is moved to end there. Each epoch's logs get `planned_steps` and
     `learning_rate` (the rate at its end), so history.csv, and a resume, know the plan.
 
@@ -92,9 +96,8 @@ class TimeBudget(keras.callbacks.Callback):
         now = time.perf_counter()
         self._deadline = now + 60 * self.minutes - self.spent_seconds
         self._validation = 0.0  # seconds of validation since on_train_begin
-        self._begin, self._batches, self._mark = now, 0, None
-        self._first_step = (int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-                            if self.schedule is not None else 0)
+        self._begin, self._batches, self._mark, self._estimated = now, 0, None, None
+        self._first_step = optimizer_steps(self.model) if self.schedule is not None else 0
 
     def on_test_begin(self, logs=None):
         self._validation_started = time.perf_counter()
@@ -108,18 +111,22 @@ class TimeBudget(keras.callbacks.Callback):
         """The step at which the deadline falls at the speed measured since the mark, or None
         while there is no measure yet (or not at this batch)."""
         trained = time.perf_counter() - self._begin - self._validation  # training time
-        if self._batches == self.warm_steps:
-            self._mark = (self._batches, trained)
-        if self._mark is None or (self._batches - self._mark[0]) % self.every \
-                or trained <= self._mark[1]:
+        if self._mark is None:
+            if self._batches >= self.warm_steps:
+                self._mark = self._estimated = (self._batches, trained)
             return None
+        if self._batches - self._estimated[0] < self.every or trained <= self._mark[1]:
+            return None
+        self._estimated = (self._batches, trained)
         rate = (self._batches - self._mark[0]) / (trained - self._mark[1])  # steps per second
         step = self._first_step + self._batches
         planned = step + max(0.0, self.remaining_seconds) * rate
         return min(planned, self.max_steps) if self.max_steps else planned
 
     def on_train_batch_end(self, batch, logs=None):
-        self._batches += 1
+        # Steps since on_train_begin (the planning needs them exact; the deadline alone does not).
+        self._batches = (optimizer_steps(self.model) - self._first_step
+                         if self.schedule is not None else self._batches + 1)
         stop = self.remaining_seconds <= 0
         planned = self._estimate() if self.schedule is not None else None
         if self.agree is not None:

@@ -191,6 +191,10 @@ class Config:
                                    "fewer passes)", "runtime")
     select_tokens: bool = option(True, "training: the output layer and softmax on real target "
                                  "tokens only (same math, less work)", "runtime")
+    steps_per_execution: int = option(16, "training steps in one call into TensorFlow (same "
+                                      "math, fewer Python round trips; the time budget and the "
+                                      "progress bar see every Nth step; 1 under --strategy "
+                                      "mirrored or multiworker)", "runtime", minimum=1)
     strategy: str = option("default", "tf.distribute: default (one device) | mirrored (local "
                            "GPUs or devices) | multiworker (machines in TF_CONFIG)", "runtime",
                            choices=STRATEGY_CHOICES)
@@ -490,14 +494,15 @@ MODEL_PRESETS = {
     ("transformer", "book-2nd"): dict(key_dim=BOOK_SIZES["embed_dim"]),
     # The demo: the book's recipe, which learns fastest in a short run (benchmarks/README.md's
     # ablation), with WordPiece (case and punctuation, no [UNK]) and label smoothing. It trains
-    # for its 10-minute budget: an epoch took about 1.4 minutes on the 2-core AMX machine and
-    # 3.5 on a 2-core AMD EPYC (docs/results.md), so 8 epochs are more than the budget allows on
-    # either (5 left 3 of its 10 minutes unused on the first). Its batches hold sentences of
-    # similar lengths, about 576 padded tokens each: 1.14-1.24x the target tokens per second of
-    # the book's random batches, at the same validation accuracy per token, with AVX2 kernels,
-    # AVX-512 and on AMX (benchmarks/README.md, `train_speed.py`'s `tokens`).
+    # for its 10-minute budget, so its epochs are a cap that the budget should reach first: 5
+    # left 3 of the 10 minutes unused on 2026-11-27's AMX machine, and 8 left 1.3 unused on
+    # 2026-12-06's AMD EPYC (8.7 minutes) once its batches were faster; 12 epochs would take
+    # about 13 minutes there (docs/results.md). Its batches hold sentences of similar lengths,
+    # about 576 padded tokens each: 1.14-1.24x the target tokens per second of the book's random
+    # batches, at the same validation accuracy per token, with AVX2 kernels, AVX-512 and on AMX
+    # (benchmarks/README.md, `train_speed.py`'s `tokens`).
     ("transformer", "small"): dict(
-        SMALL_TRANSFORMER, epochs=8, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
+        SMALL_TRANSFORMER, epochs=12, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
         label_smoothing=0.1, budget_minutes=10.0, batching="bucket", max_tokens=576),
     ("transformer", "book-small"): SMALL_TRANSFORMER,
     # Three encoder and three decoder blocks; the output layer is the target embedding.

@@ -117,9 +117,24 @@ def check_splits(splits, config):
                       "needed")
 
 
+def steps_per_execution(config):
+    """The steps `model.fit` runs in one call into TensorFlow: `config.steps_per_execution`, or
+    with `config.steps_per_epoch` the largest count that divides both (Keras runs whole
+    executions, so an epoch of N steps takes N only when the count divides it). Under a
+    distribution strategy, one: Keras' loop of several steps fails there ("You must feed a
+    value for placeholder tensor ... while/cond", TensorFlow 2.21, Keras 3.15, with the mirrored
+    and the multi-worker strategy)."""
+    if config.strategy != "default":
+        return 1
+    if config.steps_per_epoch:
+        return math.gcd(config.steps_per_execution, config.steps_per_epoch)
+    return config.steps_per_execution
+
+
 def compile_model(model, config, token_loss=False, total_steps=None):
     """Compile `model` for training or evaluation with `config`'s optimizer.
 
+    `model.fit` runs `steps_per_execution(config)` steps per call into TensorFlow.
     A model from `build_training_model` (input "loss_mask", logits on real tokens only) gets
     `TokenCrossEntropy` / `TokenAccuracy`; a full model ((batch, tgt_len, vocab) logits) gets the
     per-token loss with sample weights (0 on padding) and `MaskedAccuracy`. `token_loss=True`
@@ -140,14 +155,16 @@ def compile_model(model, config, token_loss=False, total_steps=None):
         rate = BudgetCooldown(rate, total_steps, config.budget_cooldown)
     optimizer = make_optimizer(config.optimizer, rate, fused=config.fused_optimizer, **extra)
     xla = resolve_jit_compile(config.jit_compile, config.strategy)
+    execution = steps_per_execution(config)
     if "loss_mask" in model.input:
-        model.compile(jit_compile=xla, optimizer=optimizer,
+        model.compile(jit_compile=xla, optimizer=optimizer, steps_per_execution=execution,
                       loss=TokenCrossEntropy(label_smoothing=config.label_smoothing),
                       metrics=[TokenAccuracy(name="accuracy")])
         return rate
     model.compile(
         jit_compile=False if token_loss else xla,
         optimizer=optimizer,
+        steps_per_execution=execution,
         # Logits in, loss averaged over real target tokens (sample weight 0 on padding).
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"),

@@ -103,9 +103,11 @@ class _Clock:
         monkeypatch.setattr(nmt.callbacks, "time",
                             types.SimpleNamespace(perf_counter=lambda: self.now))
 
-    def batches(self, budget, count):
+    def batches(self, budget, count, steps=1):
+        """`count` calls of `steps` steps each (several: `steps_per_execution`)."""
         for _ in range(count):
-            self.now += self.seconds_per_batch
+            self.now += self.seconds_per_batch * steps
+            budget.model.optimizer.iterations += steps
             budget.on_train_batch_end(0)
 
 
@@ -140,6 +142,24 @@ def test_the_budget_plans_the_cooldown_for_the_step_at_which_its_time_runs_out(m
     budget.on_epoch_end(0, logs)
     assert logs["planned_steps"] == 220
     assert logs["learning_rate"] == pytest.approx(float(schedule(100)))
+
+
+def test_with_several_steps_a_call_the_budget_plans_from_the_optimizers_steps(monkeypatch):
+    clock = _Clock(monkeypatch)
+    budget, schedule = _planned_budget()
+    clock.batches(budget, 1, steps=4)  # the first call (tracing): the mark, no estimate
+    assert schedule.planned_steps == 1000
+    clock.batches(budget, 1, steps=4)
+    # 4 steps in 2 s since the mark: 2 steps/s; 56 s left at step 108.
+    assert schedule.planned_steps == 108 + 2 * 56
+    clock.batches(budget, 1, steps=3)  # an epoch's last call, cut short: 3 steps
+    assert schedule.planned_steps == 108 + 2 * 56  # 3 steps since the estimate: none yet
+    clock.batches(budget, 1, steps=4)
+    assert schedule.planned_steps == 115 + 2 * 52.5
+    clock.batches(budget, 26, steps=4)  # step 219: 59.5 s of training
+    assert not budget.model.stop_training
+    clock.batches(budget, 1, steps=4)  # the minute is up within this call: stops after it
+    assert budget.model.stop_training
 
 
 def test_a_resumed_budget_counts_its_spent_epochs_and_the_plan_stops_at_the_last_epoch(

@@ -112,6 +112,47 @@ def test_compile_uses_the_configured_optimizer_decay_and_smoothing():
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3 / 5)  # step 1 of 5
 
 
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
+@pytest.mark.parametrize("model_name", ["transformer", "rnn", "gru"])
+def test_several_steps_a_call_train_the_same_weights_and_count_every_step(model_name):
+    """10 batches, 4 steps a call (4 + 4 + 2): the weights and metrics of one step a call, and
+    the epoch's 10 steps in its history."""
+    import keras
+
+    from models.token_selection import build_training_model
+    from nmt.callbacks import EpochTimer
+
+    rng = np.random.default_rng(0)
+    source, target = rng.integers(4, 30, (40, 6)), rng.integers(4, 30, (40, 7))
+    for row, (s, t) in enumerate(zip(rng.integers(2, 7, 40), rng.integers(3, 8, 40))):
+        source[row, s:], target[row, t:] = 0, 0
+    results = []
+    for execution in (1, 4):
+        config = resolve_config(model_name, "tiny", vocab_size=30, steps_per_execution=execution)
+        keras.utils.set_random_seed(0)
+        model = build_training_model(build_model(config, 30, 30))
+        compile_model(model, config)
+        dataset = make_dataset(source, target, 4, batching="trim", seed=0, loss_mask=True)
+        history = model.fit(dataset, epochs=2, verbose=0, shuffle=False,
+                            callbacks=[EpochTimer()]).history
+        results.append((model.get_weights(), history))
+    (weights_1, history_1), (weights_4, history_4) = results
+    assert history_4["epoch_steps"] == history_1["epoch_steps"] == [10, 10]
+    assert history_4["loss"] == history_1["loss"]
+    for w1, w4 in zip(weights_1, weights_4):
+        np.testing.assert_array_equal(w1, w4)
+
+
+def test_an_epoch_of_fixed_steps_runs_whole_calls_of_steps():
+    from nmt.training import steps_per_execution
+
+    assert steps_per_execution(resolve_config("transformer", "tiny")) == 16
+    assert steps_per_execution(resolve_config("transformer", "tiny", steps_per_epoch=40)) == 8
+    assert steps_per_execution(resolve_config("transformer", "tiny", steps_per_epoch=15)) == 1
+    for strategy in ("mirrored", "multiworker"):  # Keras' loop of steps fails under them
+        assert steps_per_execution(resolve_config("transformer", "tiny", strategy=strategy)) == 1
+
+
 def test_a_cosine_run_can_be_compiled_for_evaluation_without_its_length():
     config = resolve_config("transformer", "tiny", lr_schedule="cosine", warmup_steps=5)
     model = build_model(config)
