@@ -1,12 +1,14 @@
-"""Training speed: the book's pipeline vs this project's, same models, same data, one run.
+"""Training speed: the book's pipeline vs this project's, same models, same data, side by side.
 
 For each model preset, train N steps on the real corpus with
   book:    fixed padding to 20, batch 64, softmax output layer + cross-entropy on probabilities,
            Keras' RMSprop/Adam update, float32, no XLA (the book's setup; padding carries zero
            weight so losses compare);
-  default: this project's defaults (random batches padded to their longest sentence, output
-           layer and softmax on real target tokens only, fused cross-entropy, XLA-fused
-           optimizer update, the config's precision: bfloat16 on CPUs that have it);
+  default: this project's defaults for that preset (random batches padded to their longest
+           sentence, or for demo_transformer the `small` preset's batches of similar lengths,
+           576 padded tokens each; output layer and softmax on real target tokens only, fused
+           cross-entropy, XLA-fused optimizer update, 16 steps a call, the config's
+           precision: bfloat16 on CPUs that have it);
 and the variants asked for (see VARIANTS; "a+b" combines two, e.g. "bucket+fp32"). Each
 measurement runs in its own process (clean peak memory).
 

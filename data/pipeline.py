@@ -151,6 +151,34 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def count_batches(source_ids, target_ids, batch_size, batching="bucket",
+                  bucket_boundaries=DEFAULT_BUCKET_BOUNDARIES, drop_remainder=False,
+                  max_tokens=0):
+    """How many batches one epoch of `make_dataset` with these arguments yields (without
+    materialising them): with "bucket", each bucket's sentences in batches of that bucket's
+    size, the last one partial.
+
+    Example:
+    >>> source = [[5, 6, 0], [5, 0, 0], [5, 6, 7], [5, 6, 0]]
+    >>> target = [[2, 8, 3, 0], [2, 3, 0, 0], [2, 8, 9, 3], [2, 8, 9, 3]]
+    >>> count_batches(source, target, 2, batching="trim")
+    2
+    >>> count_batches(source, target, 2, bucket_boundaries=(2, 3))  # lengths 2, 1, 3, 3
+    3
+    """
+    source_ids = np.asarray(source_ids)
+    target_ids = np.asarray(target_ids)
+    rounding = (lambda n, size: n // size) if drop_remainder else (lambda n, size: -(-n // size))
+    if batching != "bucket":
+        return rounding(len(source_ids), batch_size)
+    # make_dataset's length: the longer of the source and the target's next tokens.
+    lengths = np.maximum(np.sum(source_ids != 0, axis=1), np.sum(target_ids != 0, axis=1) - 1)
+    buckets = np.searchsorted(np.asarray(bucket_boundaries), lengths, side="right")
+    sizes = _bucket_batch_sizes(batch_size, bucket_boundaries, max_tokens, source_ids.shape[1])
+    counts = np.bincount(buckets, minlength=len(sizes))
+    return int(sum(rounding(int(n), size) for n, size in zip(counts, sizes)))
+
+
 def count_target_tokens(target_ids):
     """Real next-token targets in a target array (what `sample_weights` sums to).
 

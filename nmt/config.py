@@ -494,10 +494,10 @@ MODEL_PRESETS = {
     ("transformer", "book-2nd"): dict(key_dim=BOOK_SIZES["embed_dim"]),
     # The demo: the book's recipe, which learns fastest in a short run (benchmarks/README.md's
     # ablation), with WordPiece (case and punctuation, no [UNK]) and label smoothing. It trains
-    # for its 10-minute budget, so its epochs are a cap that the budget should reach first: 5
-    # left 3 of the 10 minutes unused on 2026-11-27's AMX machine, and 8 left 1.3 unused on
-    # 2026-12-06's AMD EPYC (8.7 minutes) once its batches were faster; 12 epochs would take
-    # about 13 minutes there (docs/results.md). Its batches hold sentences of similar lengths,
+    # for its 10-minute budget, and its epochs are only a cap: 5 left 3 of the 10 minutes unused
+    # on 2026-11-27's AMX machine, and 8 left 1.3 unused on 2026-12-06's AMD EPYC (8.7 minutes)
+    # once its batches were faster; 12 epochs take about 13 minutes there at that day's average
+    # speed, 9.4 at its fastest (docs/results.md). Its batches hold sentences of similar lengths,
     # about 576 padded tokens each: 1.14-1.24x the target tokens per second of the book's random
     # batches, at the same validation accuracy per token, with AVX2 kernels, AVX-512 and on AMX
     # (benchmarks/README.md, `train_speed.py`'s `tokens`).

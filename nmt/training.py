@@ -47,7 +47,7 @@ from keras import ops
 
 from data.corpus import CorpusError, load_corpus, split_corpus
 from data.errors import NmtError
-from data.pipeline import count_target_tokens, make_dataset
+from data.pipeline import count_batches, count_target_tokens, make_dataset
 from models.budget_cooldown import BudgetCooldown
 from models.metrics import MaskedAccuracy, MaskedCrossEntropy, TokenAccuracy, TokenCrossEntropy
 from models.optimizers import make_optimizer
@@ -201,15 +201,13 @@ def _use_best_of_average(model, translator, averager, val_ds, last_loss, say):
     return summary
 
 
-def _batches_per_epoch(config, train_pairs):
-    """Training steps in one epoch (for a cosine schedule's length): `steps_per_epoch`, or the
-    number of batches (an estimate with a token budget, whose batch sizes vary by bucket)."""
+def _batches_per_epoch(config, train_src, train_tgt):
+    """Training steps in one epoch (a cosine schedule's length, a budget plan's cap):
+    `steps_per_epoch`, or the batches `_fit`'s training dataset yields in an epoch."""
     if config.steps_per_epoch:
         return config.steps_per_epoch
-    batch = config.batch_size
-    if config.max_tokens:
-        batch = max(1, config.max_tokens // 10)  # about 10 tokens per padded sentence here
-    return -(-train_pairs // batch)
+    return count_batches(train_src, train_tgt, config.batch_size, batching=config.batching,
+                         max_tokens=config.max_tokens)
 
 
 def _warn(message):
@@ -496,6 +494,7 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
     with build_precision(config.precision):
         with strategy.scope():
             translator = Translator.create(config, source_tok, target_tok)
+        train_src, train_tgt = translator.vectorize(splits.train)
         # What fit() trains: the same layers, with the output layer on real tokens only
         # (select_tokens) or on every position of the padded batch. Several workers train it as
         # a `ClusterTrainingModel`, made outside the strategy's scope (its docstring says why).
@@ -505,7 +504,7 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
             if role.workers > 1:
                 model = ClusterTrainingModel(model.input, model.output, name=model.name)
         with strategy.scope():
-            total_steps = config.epochs * _batches_per_epoch(config, len(splits.train))
+            total_steps = config.epochs * _batches_per_epoch(config, train_src, train_tgt)
             rate = compile_model(model, config, total_steps=total_steps)
             # Its variables now, on every worker: made inside the first traced step instead,
             # they would make TensorFlow trace the whole training step a second time (seconds
@@ -531,7 +530,6 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
     say(f"vocabulary: English {source_tok.vocab_size:,}, Spanish {target_tok.vocab_size:,} {unit}")
     say(f"parameters: {counts['total']:,} ("
         + ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total") + ")")
-    train_src, train_tgt = translator.vectorize(splits.train)
     rows = list(backup["history"]) if backup else []
     extra = {}
     if finished:  # killed after training, before model.keras was written
@@ -563,12 +561,14 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
     seconds = sum(row.get("epoch_seconds", 0.0) for row in rows)
     steps = config.steps_per_epoch or None
     # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
-    # full epoch (with `steps_per_epoch`, that cap).
+    # full epoch (with `steps_per_epoch`, that cap); bucket batches by tokens vary in sentences.
     tokens = count_target_tokens(train_tgt)
+    full_epoch = count_batches(train_src, train_tgt, config.batch_size, batching=config.batching,
+                               max_tokens=config.max_tokens)
     write_state(out_dir, completed=True, train_seconds=round(seconds, 1),
                 final_metrics=final_metrics, parameters=counts, epochs_run=len(rows),
-                target_tokens_per_batch=round(tokens * config.batch_size / len(train_tgt), 2),
-                batches_per_epoch=steps or -(-len(train_tgt) // config.batch_size),
+                target_tokens_per_batch=round(tokens / full_epoch, 2),
+                batches_per_epoch=steps or full_epoch,
                 split_sha256=split_sha256,
                 **({"workers": role.workers} if role.workers > 1 else {}), **extra)
     remove(os.path.join(out_dir, BACKUP_DIR))

@@ -88,3 +88,17 @@ def test_loss_mask_dataset_gives_the_mask_as_an_input_and_no_weights():
                                                  shuffle=False, loss_mask=True)))
     np.testing.assert_array_equal(inputs["loss_mask"], np.asarray(next_tokens) != 0)
     np.testing.assert_array_equal(next_tokens, [[8, 3, 0], [9, 9, 3]])
+
+
+def test_the_batch_count_is_the_number_of_batches_an_epoch_yields():
+    from data.pipeline import count_batches
+
+    rng = np.random.default_rng(0)
+    source, target = rng.integers(4, 50, (300, 20)), rng.integers(4, 50, (300, 21))
+    for row, (s, t) in enumerate(zip(rng.integers(1, 21, 300), rng.integers(2, 22, 300))):
+        source[row, s:], target[row, t:] = 0, 0
+    for batching, max_tokens, drop in [("fixed", 0, False), ("trim", 0, True), ("bucket", 0, False),
+                                       ("bucket", 96, False), ("bucket", 96, True)]:
+        arguments = dict(batching=batching, max_tokens=max_tokens, drop_remainder=drop)
+        yielded = len(list(make_dataset(source, target, 16, seed=0, **arguments)))
+        assert count_batches(source, target, 16, **arguments) == yielded, arguments
