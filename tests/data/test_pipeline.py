@@ -102,3 +102,9 @@ def test_the_batch_count_is_the_number_of_batches_an_epoch_yields():
         arguments = dict(batching=batching, max_tokens=max_tokens, drop_remainder=drop)
         yielded = len(list(make_dataset(source, target, 16, seed=0, **arguments)))
         assert count_batches(source, target, 16, **arguments) == yielded, arguments
+
+
+def test_datasets_run_without_the_autotuning_thread_that_made_dropping_an_iterator_wait():
+    source, target = _ids(4, [2, 3, 4, 5], [2, 3, 4, 5])
+    for batching in ("fixed", "trim", "bucket"):
+        assert not make_dataset(source, target, 2, batching=batching).options().autotune.enabled
