@@ -56,9 +56,10 @@ class TimeBudget(keras.callbacks.Callback):
 
     With a `schedule`, the step at which the time will run out is estimated from the steps
     trained per second of training time (after the first `warm_steps` batches, which include
-    TensorFlow's tracing), every `every` batches or more, capped at `max_steps` (the run's epochs), and
-    the schedule's cooldown is moved to end there. Each epoch's logs get `planned_steps` and
-    `learning_rate` (the rate at its end), so history.csv, and a resume, know the plan.
+    TensorFlow's tracing), every `every` batches or more, capped at `max_steps` (the run's
+    epochs), and the schedule's cooldown is moved to end there. Each epoch's logs get
+    `planned_steps` and `learning_rate` (the rate at its end), so history.csv, and a resume,
+    know the plan.
 
     Args:
         minutes: float > 0. The training time allowed.

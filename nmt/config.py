@@ -497,10 +497,11 @@ MODEL_PRESETS = {
     # for its 10-minute budget, and its epochs are only a cap: 5 left 3 of the 10 minutes unused
     # on 2026-11-27's AMX machine, and 8 left 1.3 unused on 2026-12-06's AMD EPYC (8.7 minutes)
     # once its batches were faster; there 12 epochs took 9.3 minutes on 2026-12-07, once the
-    # datasets no longer waited for tf.data's autotuning thread (docs/results.md). Its batches hold sentences of similar lengths,
-    # about 576 padded tokens each: 1.14-1.24x the target tokens per second of the book's random
-    # batches, at the same validation accuracy per token, with AVX2 kernels, AVX-512 and on AMX
-    # (benchmarks/README.md, `train_speed.py`'s `tokens`).
+    # datasets no longer waited for tf.data's autotuning thread (docs/results.md). Its batches
+    # hold sentences of similar lengths, about 576 padded tokens each: 1.14-1.24x the target
+    # tokens per second of the book's random batches through `train_on_batch` with AVX2
+    # kernels, AVX-512 and on AMX, 1.18x through `model.fit` with AVX2 kernels, at the same
+    # validation accuracy per token (benchmarks/README.md, `train_speed.py`).
     ("transformer", "small"): dict(
         SMALL_TRANSFORMER, epochs=12, tokenizer="wordpiece", vocab_size=8000, sequence_length=24,
         label_smoothing=0.1, budget_minutes=10.0, batching="bucket", max_tokens=576),

@@ -201,15 +201,6 @@ def _use_best_of_average(model, translator, averager, val_ds, last_loss, say):
     return summary
 
 
-def _batches_per_epoch(config, train_src, train_tgt):
-    """Training steps in one epoch (a cosine schedule's length, a budget plan's cap):
-    `steps_per_epoch`, or the batches `_fit`'s training dataset yields in an epoch."""
-    if config.steps_per_epoch:
-        return config.steps_per_epoch
-    return count_batches(train_src, train_tgt, config.batch_size, batching=config.batching,
-                         max_tokens=config.max_tokens)
-
-
 def _warn(message):
     """One warning line on stderr, even when `verbose=0` (a damaged file is the user's to know)."""
     print(f"warning: {message}", file=sys.stderr)
@@ -495,6 +486,9 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
         with strategy.scope():
             translator = Translator.create(config, source_tok, target_tok)
         train_src, train_tgt = translator.vectorize(splits.train)
+        # The batches `_fit`'s training dataset yields in a whole epoch.
+        full_epoch = count_batches(train_src, train_tgt, config.batch_size,
+                                   batching=config.batching, max_tokens=config.max_tokens)
         # What fit() trains: the same layers, with the output layer on real tokens only
         # (select_tokens) or on every position of the padded batch. Several workers train it as
         # a `ClusterTrainingModel`, made outside the strategy's scope (its docstring says why).
@@ -504,7 +498,8 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
             if role.workers > 1:
                 model = ClusterTrainingModel(model.input, model.output, name=model.name)
         with strategy.scope():
-            total_steps = config.epochs * _batches_per_epoch(config, train_src, train_tgt)
+            # A cosine schedule's length, a budget plan's cap.
+            total_steps = config.epochs * (config.steps_per_epoch or full_epoch)
             rate = compile_model(model, config, total_steps=total_steps)
             # Its variables now, on every worker: made inside the first traced step instead,
             # they would make TensorFlow trace the whole training step a second time (seconds
@@ -563,8 +558,6 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
     # Throughput bookkeeping for reports: real target tokens in an average batch, batches in a
     # full epoch (with `steps_per_epoch`, that cap); bucket batches by tokens vary in sentences.
     tokens = count_target_tokens(train_tgt)
-    full_epoch = count_batches(train_src, train_tgt, config.batch_size, batching=config.batching,
-                               max_tokens=config.max_tokens)
     write_state(out_dir, completed=True, train_seconds=round(seconds, 1),
                 final_metrics=final_metrics, parameters=counts, epochs_run=len(rows),
                 target_tokens_per_batch=round(tokens / full_epoch, 2),
