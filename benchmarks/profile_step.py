@@ -48,7 +48,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="transformer", choices=MODEL_CHOICES)
     parser.add_argument("--preset", default="book", choices=PRESET_CHOICES)
-    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--precision", default=None,
+                        help="float32 | mixed_bfloat16 | auto (default: the preset's)")
     parser.add_argument("--steps", type=int, default=10, help="profiled steps")
     parser.add_argument("--vocab", type=int, default=15000, help="vocabulary size per language")
     args = parser.parse_args()
@@ -63,7 +64,7 @@ def main():
     from nmt.training import compile_model
     from nmt.translator import build_model
 
-    config = resolve_config(args.model, args.preset, precision=args.precision)
+    config = resolve_config(args.model, args.preset, precision=args.precision)  # None: preset's
     config.precision = resolve_precision(config.precision)
     keras.utils.set_random_seed(0)
     with build_precision(config.precision):

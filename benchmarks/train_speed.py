@@ -7,7 +7,7 @@ For each model preset, train N steps on the real corpus with
   default: this project's defaults for that preset (random batches padded to their longest
            sentence, or for demo_transformer the `small` preset's batches of similar lengths,
            576 padded tokens each; output layer and softmax on real target tokens only, fused
-           cross-entropy, XLA-fused optimizer update, 16 steps a call, the config's
+           cross-entropy, fused optimizer update, 16 steps a call, the config's
            precision: bfloat16 on CPUs that have it);
 and the variants asked for (see VARIANTS; "a+b" combines two, e.g. "bucket+fp32"). Each
 measurement runs in its own process (clean peak memory).
@@ -18,7 +18,9 @@ weights, so the validation accuracies printed compare at equal data. Each trains
 does, with `model.fit` on the dataset (`steps_per_execution` steps a call into TensorFlow;
 the book's Keras default, one); the warmup steps are a first, untimed call. `--repeats N`
 measures every variant N times, round-robin, and keeps each one's fastest run (on a machine
-whose speed comes and goes); `--baseline` names the variant the ratio column divides by.
+whose speed comes and goes), with the median of its runs beside it; `--baseline` names the
+variant the ratio columns divide by. Variant `xla_adam` updates Adam's weights in one XLA
+kernel, as the demo did before TensorFlow's fused Adam kernel replaced it.
 
 Printed per model and variant: real target tokens per second (padding not counted), the
 speed-up over the book pipeline, achieved GFLOP/s of the training step (analytic count of the
@@ -36,10 +38,12 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import types
 
 ROOT = os.path.dirname(os.path.abspath(os.path.dirname(__file__)))
 sys.path.insert(0, ROOT)
@@ -67,6 +71,13 @@ VARIANTS = {
     # Batches of similar lengths holding about as many real target tokens as the book's.
     "tokens": dict(batching="bucket", max_tokens=576),
     "tokens768": dict(batching="bucket", max_tokens=768),
+    "tokens640": dict(batching="bucket", max_tokens=640),
+    "tokens896": dict(batching="bucket", max_tokens=896),
+    # Learning rates for larger batches (about 1e-3 x sqrt(max_tokens / 576)), e.g.
+    # "tokens768+lr115".
+    "lr107": dict(learning_rate=1.07e-3),
+    "lr115": dict(learning_rate=1.15e-3),
+    "lr125": dict(learning_rate=1.25e-3),
     "xla": dict(jit_compile="on"),
     # One training step a call into TensorFlow (`nmt train`'s default is 16; a run before
     # steps_per_execution existed made one).
@@ -77,6 +88,9 @@ VARIANTS = {
 # Variants of the process's threads rather than of the config: (inter-op, intra-op) thread pool
 # sizes, 0 = TensorFlow's choice (both = the number of cores).
 THREADS = {"inter1": (1, 0), "intra1": (0, 1), "inter1_intra1": (1, 1)}
+# Variants of the code rather than of the config: "xla_adam" updates Adam's weights in one XLA
+# kernel, as the demo did until 2026-12-07 (now TensorFlow's own fused Adam kernel).
+CODE = ("xla_adam",)
 
 
 def matmul_peak(dtype, n=2048, repeats=10):
@@ -197,10 +211,7 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
     for part in parts:
         overrides.update(VARIANTS.get(part, {}))
     config = resolve_config(model_name, preset, **overrides)
-    if config.precision == "auto" and os.environ.get("ONEDNN_MAX_CPU_ISA") in ("AVX2",
-                                                                                "AVX512_CORE"):
-        config.precision = "float32"  # what `auto` picks on a CPU without bfloat16 (--isa)
-    config.precision = resolve_precision(config.precision)
+    config.precision = resolve_precision(config.precision)  # float32 for `auto` with --isa avx2
     keras.utils.set_random_seed(seed)
     with build_precision(config.precision):
         model = build_model(config, src_vocab, tgt_vocab)
@@ -219,6 +230,10 @@ def worker(data_dir, name, variant, steps, warmup, target_tokens, seed=1337):
                       weighted_metrics=[MaskedAccuracy(name="accuracy")])
     else:
         compile_model(model, config)
+        if "xla_adam" in parts:  # this optimizer's update: Adam's update_step in XLA
+            from models.optimizers import _FusedUpdate
+            model.optimizer._fused_apply = types.MethodType(_FusedUpdate._fused_apply,
+                                                            model.optimizer)
     xla = config.jit_compile == "on"
 
     def batches(source, target, shuffle):
@@ -320,8 +335,9 @@ def main():
         parser.error(f"--baseline {args.baseline}: not among the variants run {variants}")
     if args.repeats < 1:
         parser.error(f"--repeats {args.repeats}: must be >= 1")
-    if any(part not in VARIANTS and part not in THREADS for v in asked for part in v.split("+")):
-        parser.error(f"unknown variants in {asked}; choose from {list(VARIANTS) + list(THREADS)}")
+    known = list(VARIANTS) + list(THREADS) + list(CODE)
+    if any(part not in known for v in asked for part in v.split("+")):
+        parser.error(f"unknown variants in {asked}; choose from {known}")
     if args.isa:  # oneDNN's kernels (TensorFlow's matmuls) and XLA's code limited to this set
         os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()
         xla_isa = {"avx2": "AVX2", "avx512_core": "AVX512", "avx512_core_bf16": "AVX512_BF16"}
@@ -372,13 +388,15 @@ def main():
             for variant, measured in runs.items():
                 fastest = dict(max(measured, key=lambda r: r["tokens_per_s"]))
                 fastest["tokens_per_s_runs"] = [r["tokens_per_s"] for r in measured]
+                fastest["tokens_per_s_median"] = statistics.median(fastest["tokens_per_s_runs"])
                 results[name][variant] = fastest
 
     summary = {}
     base = args.baseline
     print(f"\n{'model':18s} {'variant':13s} {'tokens/s':>9s} {'vs book':>8s} "
           f"{'vs ' + base:>11s} {'GFLOP/s':>8s} {'% peak':>7s} {'val acc':>8s} {'peak MB':>8s}"
-          + ("   tokens/s of each run" if args.repeats > 1 else ""))
+          + (f" {'median':>7s} {'vs ' + base:>11s}   tokens/s of each run"
+             if args.repeats > 1 else ""))
     for name, by_variant in results.items():
         book = by_variant["book"]["tokens_per_s"]
         for variant, r in by_variant.items():
@@ -387,11 +405,14 @@ def main():
             r["vs_default"] = r["tokens_per_s"] / by_variant["default"]["tokens_per_s"]
             r["vs_baseline"] = r["tokens_per_s"] / by_variant[base]["tokens_per_s"]
             r["percent_of_matmul_peak"] = 100 * r["gflops_per_s"] / peak
+            r["median_vs_baseline"] = (r["tokens_per_s_median"]
+                                       / by_variant[base]["tokens_per_s_median"])
             print(f"{name:18s} {variant:13s} {r['tokens_per_s']:9.0f} {r['speedup']:7.2f}x "
                   f"{r['vs_baseline']:10.2f}x {r['gflops_per_s']:8.1f} "
                   f"{r['percent_of_matmul_peak']:6.1f}% {r['val_accuracy']:8.4f} "
                   f"{r['peak_memory_mb']:8.0f}"
-                  + ("   " + " ".join(f"{x:.0f}" for x in r["tokens_per_s_runs"])
+                  + (f" {r['tokens_per_s_median']:7.0f} {r['median_vs_baseline']:10.2f}x   "
+                     + " ".join(f"{x:.0f}" for x in r["tokens_per_s_runs"])
                      if args.repeats > 1 else ""))
         default = by_variant["default"]
         summary[name] = {

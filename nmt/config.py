@@ -187,8 +187,9 @@ class Config:
                             choices=PRECISION_CHOICES)
     jit_compile: str = option("auto", "XLA for the training step (auto: on with a GPU, off on a "
                               "CPU)", "runtime", choices=JIT_COMPILE_CHOICES)
-    fused_optimizer: bool = option(True, "XLA-compile the optimizer update alone (same math, "
-                                   "fewer passes)", "runtime")
+    fused_optimizer: bool = option(True, "the optimizer update in fused kernels: TensorFlow's "
+                                   "Adam kernel, XLA for RMSprop (same math, fewer passes)",
+                                   "runtime")
     select_tokens: bool = option(True, "training: the output layer and softmax on real target "
                                  "tokens only (same math, less work)", "runtime")
     steps_per_execution: int = option(16, "training steps in one call into TensorFlow (same "

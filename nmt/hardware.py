@@ -322,9 +322,27 @@ def _cpuinfo():
         return ""
 
 
-def cpu_has_bfloat16():
-    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16 flags)."""
-    return bool(set(_cpuinfo().split()) & {"avx512_bf16", "amx_bf16"})
+# oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: no bfloat16 matmul.
+ISAS_WITHOUT_BFLOAT16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+def cpu_has_bfloat16(cpuinfo=None, max_isa=None):
+    """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16 flags) and
+    oneDNN may use it: `ONEDNN_MAX_CPU_ISA` (`max_isa`, read from the environment when None)
+    does not limit it to an instruction set without bfloat16 (there TensorFlow's bfloat16
+    matmul aborts the process). `cpuinfo`: the text of /proc/cpuinfo, read when None.
+
+    >>> cpu_has_bfloat16("flags : avx2 avx512f avx512_bf16\\n", max_isa="")
+    True
+    >>> cpu_has_bfloat16("flags : avx2 avx512f avx512_bf16\\n", max_isa="avx2")
+    False
+    """
+    if max_isa is None:
+        max_isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    if max_isa.strip().upper() in ISAS_WITHOUT_BFLOAT16:
+        return False
+    flags = (_cpuinfo() if cpuinfo is None else cpuinfo).split()
+    return bool(set(flags) & {"avx512_bf16", "amx_bf16"})
 
 
 def cpu_description(cpuinfo=None):

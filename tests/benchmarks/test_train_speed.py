@@ -1,5 +1,6 @@
 """benchmarks/train_speed.py: a worker trains through `model.fit` on the batches it counts,
-warmup first, until the tokens asked for (in process, on a small synthetic corpus)."""
+warmup first, until the tokens asked for (in process, on a small synthetic corpus); the
+`xla_adam` variant swaps the optimizer's update."""
 
 import importlib.util
 import json
@@ -46,3 +47,22 @@ def test_a_worker_times_the_steps_after_its_warmup_and_stops_at_the_tokens_asked
     assert one["tokens_seen"] == several["tokens_seen"] == by_steps["tokens_seen"]
     # The same math, however many steps a call: the same validation accuracy.
     assert one["val_accuracy"] == several["val_accuracy"]
+
+
+@pytest.mark.slow  # trains for more than a few seconds (tests/README.md)
+def test_the_xla_adam_variant_trains_the_same_steps_with_the_xla_update(tmp_path, capsys,
+                                                                         monkeypatch):
+    from models.optimizers import _FusedUpdate
+
+    xla_calls = []
+    xla_apply = _FusedUpdate._fused_apply
+    monkeypatch.setattr(_FusedUpdate, "_fused_apply",
+                        lambda self, *args: xla_calls.append(1) or xla_apply(self, *args))
+    _write_ids(tmp_path)
+    kernel = _run(tmp_path, capsys, "spe1", steps=3, warmup=2)
+    assert not xla_calls  # Adam's own kernel: the default
+    xla = _run(tmp_path, capsys, "spe1+xla_adam", steps=3, warmup=2)
+    assert xla_calls  # traced into the training step
+    assert xla["steps"] == kernel["steps"] == 5
+    # The same arithmetic (float rounding apart): the same validation accuracy.
+    assert xla["val_accuracy"] == pytest.approx(kernel["val_accuracy"], abs=0.02)

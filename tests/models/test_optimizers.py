@@ -1,5 +1,6 @@
-"""models/optimizers.py: the XLA-fused optimizer update equals Keras' own; the optimizers
-round-trip through their config."""
+"""models/optimizers.py: the fused optimizer update (TensorFlow's Adam kernel for Adam and
+AdamW, XLA for RMSprop and AMSGrad) equals Keras' own; the optimizers round-trip through their
+config."""
 
 import keras
 import numpy as np
@@ -9,9 +10,10 @@ import tensorflow as tf
 from models.optimizers import OPTIMIZERS, make_optimizer
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_fused_optimizer_update_equals_keras_update_on_the_dense_gradient(name):
-    # Two steps on an embedding (sparse gradient, a repeated id) and a dense weight: the fused
+@pytest.mark.parametrize("name, options", [(name, {}) for name in sorted(OPTIMIZERS)]
+                         + [("adam", {"amsgrad": True}), ("adamw", {"beta_1": 0.8})])
+def test_fused_optimizer_update_equals_keras_update_on_the_dense_gradient(name, options):
+    # Three steps on an embedding (sparse gradient, a repeated id) and a dense weight: the fused
     # update equals Keras' own update given the same gradients made dense. (Given the sparse
     # pieces, Keras squares a repeated row's pieces one by one in Adam/RMSprop's second
     # moment: the sum of squares, not the square of the row's gradient.)
@@ -20,8 +22,8 @@ def test_fused_optimizer_update_equals_keras_update_on_the_dense_gradient(name):
         embedding = keras.layers.Embedding(10, 4)
         dense = keras.layers.Dense(3)
         ids = np.array([[1, 2, 2, 7]])
-        optimizer = make_optimizer(name, 0.01, fused=fused)
-        for _ in range(2):
+        optimizer = make_optimizer(name, 0.01, fused=fused, **options)
+        for _ in range(3):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(dense(embedding(ids)) ** 2)
             variables = embedding.trainable_variables + dense.trainable_variables

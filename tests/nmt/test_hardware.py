@@ -11,8 +11,10 @@ import time
 
 import pytest
 
+from nmt import hardware
 from nmt.hardware import (ClusterError, WorkerRole, get_strategy, local_addresses,
-                          peer_addresses, read_tf_config, tf_config, weights_sha256, worker_role)
+                          peer_addresses, read_tf_config, resolve_precision, tf_config,
+                          weights_sha256, worker_role)
 from tests.conftest import ROOT
 
 # One global batch of 32 on both sides; no dropout, so the two runs do the same arithmetic.
@@ -50,6 +52,29 @@ def history_rows(run):
 
 
 # Roles and TF_CONFIG, in this process.
+
+
+@pytest.mark.parametrize("max_isa, expected", [
+    ("", "mixed_bfloat16"), ("AVX512_CORE_BF16", "mixed_bfloat16"), ("avx512_core_amx",
+                                                                     "mixed_bfloat16"),
+    ("AVX2", "float32"), ("avx2", "float32"), ("AVX512_CORE", "float32"),
+    ("AVX512_CORE_VNNI", "float32")])
+def test_auto_precision_is_float32_where_onednn_is_limited_below_bfloat16(monkeypatch, max_isa,
+                                                                          expected):
+    # A bfloat16 CPU whose oneDNN is limited to AVX2 aborts in its first bfloat16 matmul
+    # ("could not create a primitive descriptor"): auto must pick float32 there.
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: "flags : avx2 avx512f avx512_bf16\n")
+    monkeypatch.setattr(hardware.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", max_isa)
+    assert resolve_precision("auto") == expected
+    assert resolve_precision("float32") == "float32"
+
+
+def test_auto_precision_is_float32_on_a_cpu_without_bfloat16(monkeypatch):
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: "flags : avx2 fma\n")
+    monkeypatch.setattr(hardware.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert resolve_precision("auto") == "float32"
 
 
 def test_one_process_is_the_chief_of_a_cluster_of_one():
