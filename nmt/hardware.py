@@ -322,8 +322,15 @@ def _cpuinfo():
         return ""
 
 
-# oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: no bfloat16 matmul.
+# oneDNN's instruction sets (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16: no native bfloat16
+# matmul. Limited to the first four, TensorFlow's bfloat16 matmul aborts the process (measured
+# with AVX2 and AVX2_VNNI; AVX512_CORE and AVX512_CORE_VNNI emulate it).
 ISAS_WITHOUT_BFLOAT16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI")
+ISAS_WITHOUT_BFLOAT16_MATMUL = ISAS_WITHOUT_BFLOAT16[:4]
+
+
+class PrecisionError(NmtError):
+    """A precision this machine cannot compute in."""
 
 
 def cpu_has_bfloat16(cpuinfo=None, max_isa=None):
@@ -382,10 +389,17 @@ def build_precision(precision):
 def resolve_precision(precision):
     """The Keras dtype policy for `precision`; "auto" picks mixed_bfloat16 on hardware that
     computes in bfloat16 (faster at the same accuracy at equal tokens, benchmarks/README.md),
-    mixed_float16 on GPUs without bfloat16, float32 otherwise."""
+    mixed_float16 on GPUs without bfloat16, float32 otherwise. Raises `PrecisionError` for
+    mixed_bfloat16 on a CPU whose oneDNN is limited to AVX2 or less (it would abort there)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    max_isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if precision == "mixed_bfloat16" and not gpus and max_isa in ISAS_WITHOUT_BFLOAT16_MATMUL:
+        raise PrecisionError(
+            f"precision='mixed_bfloat16' (--precision): ONEDNN_MAX_CPU_ISA={max_isa} leaves "
+            "TensorFlow no bfloat16 matmul on this CPU; use --precision float32 or auto, or "
+            "unset ONEDNN_MAX_CPU_ISA")
     if precision != "auto":
         return precision
-    gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get(
             "compute_capability", (0, 0))

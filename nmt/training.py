@@ -43,6 +43,7 @@ import tempfile
 import warnings
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from data.corpus import CorpusError, load_corpus, split_corpus
@@ -343,6 +344,8 @@ def train(config, out_dir, overwrite=False, verbose=1, splits=None):
     # First, before TensorFlow runs an op: a multi-worker strategy sets up collectives at startup.
     strategy = get_strategy(config.strategy, config.cluster_timeout)
     role = worker_role(strategy)
+    # A precision this machine cannot compute in fails here, before the run folder is made.
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     with worker_errors(role), contextlib.ExitStack() as stack:
         with _stop_together(strategy, role):
             if role.chief:
@@ -463,7 +466,6 @@ def _prepare(config, out_dir, overwrite, verbose, splits, say):
 
 
 def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
-    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
     if config.corpus:  # found again from any working directory
         config = dataclasses.replace(config, corpus=os.path.abspath(config.corpus))
     say = print if verbose else (lambda *args, **kwargs: None)
@@ -547,7 +549,7 @@ def _train(config, out_dir, overwrite, verbose, splits, strategy, role):
             say(f"continuing after epoch {resumed_epoch}")
         plan = (rate, total_steps) if isinstance(rate, BudgetCooldown) else (None, None)
         extra = _fit(config, out_dir, translator, model, splits, train_src, train_tgt,
-                     rows, resumed_epoch, verbose, say, strategy, role, plan)
+                     rows, resumed_epoch, verbose, say, strategy, role, plan, full_epoch)
         save_final(out_dir, translator.model, dict(extra, history=rows))
     write_file(os.path.join(out_dir, MODEL_FILE), translator.model.save)
     if role.workers > 1:  # the same on every worker: they trained in step
@@ -577,10 +579,11 @@ def _last_metrics(rows):
 
 
 def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows, resumed_epoch,
-         verbose, say, strategy, role, plan=(None, None)):
+         verbose, say, strategy, role, plan=(None, None), epoch_batches=None):
     """Run `model.fit` from `resumed_epoch`; leave the final weights in `translator.model` and
     return what train_state.json records about how they were chosen. `plan` is the
-    (`BudgetCooldown`, the epochs' steps) of a run with a budget and a cooldown."""
+    (`BudgetCooldown`, the epochs' steps) of a run with a budget and a cooldown;
+    `epoch_batches` the batches of a whole epoch (`count_batches`)."""
     val_src, val_tgt = translator.vectorize(splits.val)
     xla = resolve_jit_compile(config.jit_compile, config.strategy)  # XLA compiles per shape
     train_ds = make_dataset(train_src, train_tgt, config.batch_size, batching=config.batching,
@@ -593,6 +596,10 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
     steps = config.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()
+    elif epoch_batches and role.workers == 1:
+        # Keras then knows an epoch's length from the first epoch on: the progress bar's total
+        # is exact (not "Unknown", then rounded up to a multiple of steps_per_execution).
+        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(epoch_batches))
     if role.workers > 1:
         train_ds, val_ds = shard_by_data(train_ds), shard_by_data(val_ds)
     say(f"real target tokens: train {count_target_tokens(train_tgt):,}, "

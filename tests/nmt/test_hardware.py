@@ -70,6 +70,18 @@ def test_auto_precision_is_float32_where_onednn_is_limited_below_bfloat16(monkey
     assert resolve_precision("float32") == "float32"
 
 
+@pytest.mark.parametrize("max_isa", ["AVX2", "avx2_vnni"])
+def test_bfloat16_where_onednn_has_no_bfloat16_matmul_is_a_one_line_error(monkeypatch, max_isa):
+    monkeypatch.setattr(hardware.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", max_isa)
+    with pytest.raises(hardware.PrecisionError, match=f"ONEDNN_MAX_CPU_ISA={max_isa.upper()} "
+                       "leaves TensorFlow no bfloat16 matmul") as error:
+        resolve_precision("mixed_bfloat16")
+    assert "\n" not in str(error.value) and "--precision float32" in str(error.value)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")  # emulated there: allowed
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+
+
 def test_auto_precision_is_float32_on_a_cpu_without_bfloat16(monkeypatch):
     monkeypatch.setattr(hardware, "_cpuinfo", lambda: "flags : avx2 fma\n")
     monkeypatch.setattr(hardware.tf.config, "list_physical_devices", lambda kind=None: [])

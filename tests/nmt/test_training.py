@@ -2,6 +2,7 @@
 WordPiece runs, checkpoint averaging kept only when it helps), and compiling a model with the
 configured recipe."""
 
+import csv
 import dataclasses
 import os
 
@@ -512,3 +513,28 @@ def test_a_resumed_budget_run_keeps_its_plan_and_the_time_its_epochs_spent(
         assert resumed == resumed_with, name
         _assert_planned_history(killed[name])
         assert nmt.runs.read_state(killed[name])["completed"], name
+
+
+def test_a_precision_the_cpu_cannot_compute_in_fails_before_the_run_folder_is_made(
+        tmp_path, monkeypatch):
+    from nmt import hardware
+
+    monkeypatch.setattr(hardware.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # TensorFlow's bfloat16 matmul would abort
+    config = resolve_config("transformer", "tiny", precision="mixed_bfloat16")
+    with pytest.raises(hardware.PrecisionError, match="ONEDNN_MAX_CPU_ISA=AVX2"):
+        train(config, str(tmp_path / "run"), verbose=0)
+    assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.parametrize("batching", ["trim", "bucket"])
+def test_the_progress_bar_counts_an_epochs_batches_from_the_first_epoch(
+        tmp_path, synthetic_corpus, capsys, batching):
+    # 16 steps a call; an epoch's batches are not a multiple of 16, and the dataset's own count
+    # is unknown to tf.data: the bar's total comes from `count_batches`.
+    config = tiny_run_config(synthetic_corpus, steps_per_epoch=0, batching=batching, epochs=1)
+    train(config, str(tmp_path / "run"), verbose=1)
+    bar = capsys.readouterr().out.replace("\r", "\n")
+    with open(tmp_path / "run" / "history.csv") as f:
+        steps = int(float(next(csv.DictReader(f))["epoch_steps"]))
+    assert steps % 16 and "Unknown" not in bar and f"{steps}/{steps}" in bar
