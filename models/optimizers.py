@@ -68,23 +68,27 @@ class _AdamKernel(_FusedUpdate):
     """Mixin for Adam and AdamW: the fused update is TensorFlow's own Adam kernel
     (`ResourceApplyAdam`, one pass over each weight and its two moments), the arithmetic of
     Keras' `Adam.update_step` (AdamW's decay is applied before it, by Keras). On 2 AVX2 cores it
-    took 2.5 ms for the demo Transformer's 3.5M weights against 3.7 ms in XLA's kernel
-    (`benchmarks/step_parts.py --preset small`). AMSGrad keeps the XLA update."""
+    took 2.5-2.6 ms for the demo Transformer's 3.5M weights against 3.1-3.7 ms in XLA's kernel
+    (`benchmarks/step_parts.py --preset small`, three runs). AMSGrad keeps the XLA update."""
 
     def _fused_apply(self, grads, variables, learning_rate):
         if self.amsgrad:
             return super()._fused_apply(grads, variables, learning_rate)
-        step = tf.cast(self.iterations + 1, "float32")
+        scalars = {}  # the kernel's scalar arguments, once per weight dtype
         for grad, variable in zip(grads, variables):
-            index = self._get_variable_index(variable)
             dtype = variable.dtype
-            power = lambda beta: tf.pow(tf.cast(beta, dtype), tf.cast(step, dtype))  # noqa: E731
+            if dtype not in scalars:
+                step = tf.cast(self.iterations + 1, dtype)
+                beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+                scalars[dtype] = dict(
+                    beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                    lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+                    epsilon=tf.cast(self.epsilon, dtype))
+            index = self._get_variable_index(variable)
             tf.raw_ops.ResourceApplyAdam(
                 var=variable.handle, m=self._momentums[index].value.handle,
-                v=self._velocities[index].value.handle, beta1_power=power(self.beta_1),
-                beta2_power=power(self.beta_2), lr=tf.cast(learning_rate, dtype),
-                beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
-                epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(grad, dtype))
+                v=self._velocities[index].value.handle, grad=tf.cast(grad, dtype),
+                **scalars[dtype])
 
 
 @keras.saving.register_keras_serializable(package="companion")
