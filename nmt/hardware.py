@@ -333,6 +333,11 @@ class PrecisionError(NmtError):
     """A precision this machine cannot compute in."""
 
 
+def onednn_max_isa():
+    """The instruction set oneDNN is limited to (`ONEDNN_MAX_CPU_ISA`, upper case; "" unset)."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+
+
 def cpu_has_bfloat16(cpuinfo=None, max_isa=None):
     """True when this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX-BF16 flags) and
     oneDNN may use it: `ONEDNN_MAX_CPU_ISA` (`max_isa`, read from the environment when None)
@@ -344,9 +349,7 @@ def cpu_has_bfloat16(cpuinfo=None, max_isa=None):
     >>> cpu_has_bfloat16("flags : avx2 avx512f avx512_bf16\\n", max_isa="avx2")
     False
     """
-    if max_isa is None:
-        max_isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
-    if max_isa.strip().upper() in ISAS_WITHOUT_BFLOAT16:
+    if (onednn_max_isa() if max_isa is None else max_isa.upper()) in ISAS_WITHOUT_BFLOAT16:
         return False
     flags = (_cpuinfo() if cpuinfo is None else cpuinfo).split()
     return bool(set(flags) & {"avx512_bf16", "amx_bf16"})
@@ -392,7 +395,7 @@ def resolve_precision(precision):
     mixed_float16 on GPUs without bfloat16, float32 otherwise. Raises `PrecisionError` for
     mixed_bfloat16 on a CPU whose oneDNN is limited to AVX2 or less (it would abort there)."""
     gpus = tf.config.list_physical_devices("GPU")
-    max_isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    max_isa = onednn_max_isa()
     if precision == "mixed_bfloat16" and not gpus and max_isa in ISAS_WITHOUT_BFLOAT16_MATMUL:
         raise PrecisionError(
             f"precision='mixed_bfloat16' (--precision): ONEDNN_MAX_CPU_ISA={max_isa} leaves "

@@ -579,7 +579,7 @@ def _last_metrics(rows):
 
 
 def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows, resumed_epoch,
-         verbose, say, strategy, role, plan=(None, None), epoch_batches=None):
+         verbose, say, strategy, role, plan, epoch_batches):
     """Run `model.fit` from `resumed_epoch`; leave the final weights in `translator.model` and
     return what train_state.json records about how they were chosen. `plan` is the
     (`BudgetCooldown`, the epochs' steps) of a run with a budget and a cooldown;
@@ -596,7 +596,7 @@ def _fit(config, out_dir, translator, model, splits, train_src, train_tgt, rows,
     steps = config.steps_per_epoch or None
     if steps:
         train_ds = train_ds.repeat()
-    elif epoch_batches and role.workers == 1:
+    elif role.workers == 1:
         # Keras then knows an epoch's length from the first epoch on: the progress bar's total
         # is exact (not "Unknown", then rounded up to a multiple of steps_per_execution).
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(epoch_batches))
