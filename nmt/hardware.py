@@ -399,8 +399,8 @@ def resolve_precision(precision):
     if precision == "mixed_bfloat16" and not gpus and max_isa in ISAS_WITHOUT_BFLOAT16_MATMUL:
         raise PrecisionError(
             f"precision='mixed_bfloat16' (--precision): ONEDNN_MAX_CPU_ISA={max_isa} leaves "
-            "TensorFlow no bfloat16 matmul on this CPU; use --precision float32 or auto, or "
-            "unset ONEDNN_MAX_CPU_ISA")
+            "TensorFlow no bfloat16 matmul on this CPU; unset ONEDNN_MAX_CPU_ISA, or train "
+            "with --precision float32 or auto")
     if precision != "auto":
         return precision
     if gpus:
